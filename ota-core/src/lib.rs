@@ -1,0 +1,12 @@
+//! # ota-core
+//!
+//! A sans-IO, `no_std`, allocation-free AWS IoT OTA agent (crate docs are completed with the agent).
+#![no_std]
+#![forbid(unsafe_code)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
+
+#[cfg(test)]
+extern crate std;
+
+pub mod codec;
+pub mod verify;

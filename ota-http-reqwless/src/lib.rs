@@ -1,0 +1,2 @@
+//! ota-http-reqwless (work in progress; see the issue tracker).
+#![no_std]

@@ -1,0 +1,2 @@
+//! ota-mqtt-minimq (work in progress; see the issue tracker).
+#![no_std]

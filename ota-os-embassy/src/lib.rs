@@ -1,0 +1,2 @@
+//! ota-os-embassy (work in progress; see the issue tracker).
+#![no_std]

@@ -1,0 +1,2 @@
+//! ota-pal-flash (work in progress; see the issue tracker).
+#![no_std]
