@@ -10,3 +10,16 @@ extern crate std;
 
 pub mod codec;
 pub mod verify;
+
+mod agent;
+pub mod bitmap;
+pub mod config;
+pub mod resume;
+pub mod time;
+mod types;
+mod wire;
+
+pub use agent::{Agent, Buffers, UsageError};
+pub use config::{Config, ConfigError, Protocol};
+pub use time::{Duration, Instant};
+pub use types::*;

@@ -104,7 +104,8 @@ pub(crate) enum Timer {
 
 impl Timer {
     pub(crate) const COUNT: usize = 3;
-    pub(crate) const ALL: [Timer; Self::COUNT] = [Timer::Request, Timer::SelfTest, Timer::CustomJob];
+    pub(crate) const ALL: [Timer; Self::COUNT] =
+        [Timer::Request, Timer::SelfTest, Timer::CustomJob];
 }
 
 #[derive(Debug, Clone, Default)]

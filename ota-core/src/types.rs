@@ -20,7 +20,11 @@ pub struct Version {
 impl Version {
     /// `major.minor.build`.
     pub const fn new(major: u8, minor: u8, build: u16) -> Self {
-        Self { major, minor, build }
+        Self {
+            major,
+            minor,
+            build,
+        }
     }
     /// The packed form used on the wire (`updatedBy`).
     pub const fn to_u32(self) -> u32 {
@@ -28,7 +32,11 @@ impl Version {
     }
     /// From the packed form.
     pub const fn from_u32(v: u32) -> Self {
-        Self { major: (v >> 24) as u8, minor: (v >> 16) as u8, build: v as u16 }
+        Self {
+            major: (v >> 24) as u8,
+            minor: (v >> 16) as u8,
+            build: v as u16,
+        }
     }
     /// Parses `X.Y.Z` (decimal, no sign, no spaces).
     pub fn parse(s: &str) -> Option<Self> {
@@ -39,7 +47,11 @@ impl Version {
         if it.next().is_some() {
             return None;
         }
-        Some(Self { major, minor, build })
+        Some(Self {
+            major,
+            minor,
+            build,
+        })
     }
 }
 
@@ -329,7 +341,9 @@ impl fmt::Display for FailReason {
             FailReason::MissingSignature => f.write_str("missing or undecodable signature"),
             FailReason::Signature(e) => write!(f, "signature check failed: {e}"),
             FailReason::Platform(e) => write!(f, "platform error: {e}"),
-            FailReason::RetriesExhausted => f.write_str("data source not answering, retries exhausted"),
+            FailReason::RetriesExhausted => {
+                f.write_str("data source not answering, retries exhausted")
+            }
             FailReason::StreamRejected => f.write_str("stream request rejected"),
             FailReason::HttpError(s) => write!(f, "unexpected HTTP status {s}"),
             FailReason::UserAbort => f.write_str("aborted by the application"),
@@ -338,7 +352,9 @@ impl fmt::Display for FailReason {
             FailReason::DowngradeRefused => f.write_str("downgrade refused"),
             FailReason::SameVersion => f.write_str("same firmware version"),
             FailReason::RolledBack => f.write_str("rolled back to the previous image"),
-            FailReason::SecurityEpochTooLow => f.write_str("security epoch below the device minimum"),
+            FailReason::SecurityEpochTooLow => {
+                f.write_str("security epoch below the device minimum")
+            }
             FailReason::ImageStateMismatch => f.write_str("self-test job but no image under test"),
             FailReason::CustomJobUnsupported => f.write_str("job document not supported"),
             FailReason::Superseded => f.write_str("superseded by another job"),
