@@ -1,2 +1,2 @@
 //! ota-os-std (work in progress; see the issue tracker).
-#![no_std]
+

@@ -1,2 +1,2 @@
 //! ota-sim (work in progress; see the issue tracker).
-#![no_std]
+

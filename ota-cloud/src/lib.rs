@@ -1,0 +1,1 @@
+//! ota-cloud (work in progress).
