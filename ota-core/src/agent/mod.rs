@@ -54,8 +54,6 @@ pub enum UsageError {
     /// A platform result ([`Input::PlatformDone`], [`Input::FileData`]) with no platform
     /// action outstanding, or of the wrong kind.
     UnexpectedPlatformResult,
-    /// An HTTP input with no request outstanding.
-    UnexpectedHttpInput,
     /// An [`Input::HttpBody`] chunk longer than [`Agent::max_body_chunk`], or delivered while a
     /// write is outstanding.
     BodyChunkTooLarge,
@@ -70,7 +68,6 @@ impl fmt::Display for UsageError {
             UsageError::UnexpectedPlatformResult => {
                 "platform result with no platform action outstanding"
             }
-            UsageError::UnexpectedHttpInput => "HTTP input with no request outstanding",
             UsageError::BodyChunkTooLarge => {
                 "HTTP body chunk larger than max_body_chunk() or while a write is outstanding"
             }
@@ -235,7 +232,7 @@ pub struct Agent<'a, V: ImageVerifier> {
     user_suspended: bool,
     slots: [IdBuf<64>; 2],
     cur_slot: Slot,
-    stream: IdBuf<128>,
+    streams: [IdBuf<128>; 2],
     job: Option<ActiveJob>,
     file: FileCtx,
     http: HttpCtx,
@@ -315,7 +312,7 @@ impl<'a, V: ImageVerifier> Agent<'a, V> {
             user_suspended: false,
             slots: [IdBuf::EMPTY; 2],
             cur_slot: 0,
-            stream: IdBuf::EMPTY,
+            streams: [IdBuf::EMPTY; 2],
             job: None,
             file: FileCtx::default(),
             http: HttpCtx::default(),
@@ -424,7 +421,8 @@ impl<'a, V: ImageVerifier> Agent<'a, V> {
             Input::HttpDone => return self.http_done(),
             Input::HttpFailed => {
                 if !self.http.in_flight {
-                    return Err(UsageError::UnexpectedHttpInput);
+                    // The answer to a request the agent already cancelled.
+                    return Ok(());
                 }
                 self.http.in_flight = false;
                 if self.phase == Phase::Download && self.platform_op.is_none() {
@@ -468,6 +466,10 @@ impl<'a, V: ImageVerifier> Agent<'a, V> {
     fn next_token(&mut self) -> u32 {
         self.token = self.token.wrapping_add(1);
         self.token
+    }
+
+    fn stream_slot(&self) -> Slot {
+        self.job.map_or(self.cur_slot, |j| j.slot)
     }
 
     fn cur_id(&self) -> &str {
@@ -621,8 +623,10 @@ impl<'a, V: ImageVerifier> Agent<'a, V> {
         self.queue.push(Pending::Unsub(Topic::NextGetAnswers));
         self.queue.push(Pending::Unsub(Topic::UpdateAnswers));
         if self.subscribed_stream {
-            self.queue.push(Pending::Unsub(Topic::StreamData));
-            self.queue.push(Pending::Unsub(Topic::StreamRejected));
+            self.queue
+                .push(Pending::Unsub(Topic::StreamData(self.stream_slot())));
+            self.queue
+                .push(Pending::Unsub(Topic::StreamRejected(self.stream_slot())));
         }
         self.timers.clear();
         self.job = None;
@@ -778,7 +782,9 @@ impl<'a, V: ImageVerifier> Agent<'a, V> {
             let Some((name, kind)) = streams.split_once('/') else {
                 return;
             };
-            if self.stream.len == 0 || name != self.stream.as_str() {
+            let Some(j) = self.job else { return };
+            let stream = &self.streams[j.slot as usize];
+            if stream.len == 0 || name != stream.as_str() {
                 return;
             }
             match kind {
@@ -964,8 +970,10 @@ impl<'a, V: ImageVerifier> Agent<'a, V> {
             self.queue.push(Pending::HttpCancel);
         }
         if self.subscribed_stream {
-            self.queue.push(Pending::Unsub(Topic::StreamData));
-            self.queue.push(Pending::Unsub(Topic::StreamRejected));
+            self.queue
+                .push(Pending::Unsub(Topic::StreamData(self.stream_slot())));
+            self.queue
+                .push(Pending::Unsub(Topic::StreamRejected(self.stream_slot())));
             self.subscribed_stream = false;
         }
         self.queue.push(Pending::FileAbort);
@@ -973,7 +981,6 @@ impl<'a, V: ImageVerifier> Agent<'a, V> {
         self.timers.stop(Timer::Request);
         self.bitmap.clear();
         self.job = None;
-        self.stream = IdBuf::EMPTY;
         self.resume_hint = None;
     }
 
@@ -1104,9 +1111,9 @@ impl<'a, V: ImageVerifier> Agent<'a, V> {
         };
         dst.copy_from_slice(doc);
         let slot = self.take_slot(id);
-        self.stream = IdBuf::EMPTY;
+        self.streams[slot as usize] = IdBuf::EMPTY;
         if let Some(s) = ota.stream_name {
-            self.stream.set(s);
+            self.streams[slot as usize].set(s);
         }
         let mut pos = 0u8;
         let mut resumed = false;
@@ -1244,8 +1251,10 @@ impl<'a, V: ImageVerifier> Agent<'a, V> {
         match j.protocol {
             Protocol::Mqtt => {
                 if !self.subscribed_stream {
-                    self.queue.push(Pending::Sub(Topic::StreamData));
-                    self.queue.push(Pending::Sub(Topic::StreamRejected));
+                    self.queue
+                        .push(Pending::Sub(Topic::StreamData(self.stream_slot())));
+                    self.queue
+                        .push(Pending::Sub(Topic::StreamRejected(self.stream_slot())));
                     self.subscribed_stream = true;
                 }
                 let mut count = 0;
@@ -1480,7 +1489,8 @@ impl<'a, V: ImageVerifier> Agent<'a, V> {
         range: Option<crate::codec::http::ContentRange>,
     ) -> Result<(), UsageError> {
         if !self.http.in_flight || self.http.headers_seen {
-            return Err(UsageError::UnexpectedHttpInput);
+            // A cancelled request's late answer: ignored.
+            return Ok(());
         }
         self.http.headers_seen = true;
         self.stats.received = self.stats.received.saturating_add(1);
@@ -1537,12 +1547,8 @@ impl<'a, V: ImageVerifier> Agent<'a, V> {
 
     fn http_body(&mut self, data: &[u8]) -> Result<(), UsageError> {
         if !self.http.in_flight || !self.http.headers_seen {
-            // Late bytes of an abandoned request are ignored.
-            return if self.phase == Phase::Download {
-                Ok(())
-            } else {
-                Err(UsageError::UnexpectedHttpInput)
-            };
+            // Late bytes of a cancelled request are ignored.
+            return Ok(());
         }
         if data.len() > self.block.len() || self.platform_op.is_some() {
             return Err(UsageError::BodyChunkTooLarge);
@@ -1625,11 +1631,7 @@ impl<'a, V: ImageVerifier> Agent<'a, V> {
 
     fn http_done(&mut self) -> Result<(), UsageError> {
         if !self.http.in_flight {
-            return if self.phase == Phase::Download {
-                Ok(())
-            } else {
-                Err(UsageError::UnexpectedHttpInput)
-            };
+            return Ok(());
         }
         self.http.in_flight = false;
         if !self.http.headers_seen || self.http.cursor != self.http.last.saturating_add(1) {
@@ -1844,8 +1846,10 @@ impl<'a, V: ImageVerifier> Agent<'a, V> {
 
     fn finish_job_state(&mut self) {
         if self.subscribed_stream {
-            self.queue.push(Pending::Unsub(Topic::StreamData));
-            self.queue.push(Pending::Unsub(Topic::StreamRejected));
+            self.queue
+                .push(Pending::Unsub(Topic::StreamData(self.stream_slot())));
+            self.queue
+                .push(Pending::Unsub(Topic::StreamRejected(self.stream_slot())));
             self.subscribed_stream = false;
         }
         self.bitmap.clear();

@@ -12,8 +12,8 @@ pub(crate) enum Topic {
     NotifyNext,
     NextGetAnswers,
     UpdateAnswers,
-    StreamData,
-    StreamRejected,
+    StreamData(Slot),
+    StreamRejected(Slot),
 }
 
 /// Which job-id slot an entry refers to (two slots, so that a job superseded within one input

@@ -42,7 +42,7 @@ impl<'a, V: ImageVerifier> Agent<'a, V> {
             }
             Pending::Status(msg) => self.render_status(msg),
             Pending::GetStream { offset, span } => {
-                let n = self.stream_topic("get/cbor");
+                let n = self.stream_topic(self.stream_slot(), "get/cbor");
                 let mut window = [0u8; 128];
                 let bytes = (span as usize).div_ceil(8).min(window.len());
                 for j in 0..span.min(1024) {
@@ -139,8 +139,8 @@ impl<'a, V: ImageVerifier> Agent<'a, V> {
             Topic::NotifyNext => self.jobs_topic("notify-next", None),
             Topic::NextGetAnswers => self.jobs_topic("$next/get/+", None),
             Topic::UpdateAnswers => self.jobs_topic("+/update/+", None),
-            Topic::StreamData => self.stream_topic("data/cbor"),
-            Topic::StreamRejected => self.stream_topic("rejected/cbor"),
+            Topic::StreamData(slot) => self.stream_topic(slot, "data/cbor"),
+            Topic::StreamRejected(slot) => self.stream_topic(slot, "rejected/cbor"),
         }
     }
 
@@ -156,8 +156,8 @@ impl<'a, V: ImageVerifier> Agent<'a, V> {
         w.finish().unwrap_or(0)
     }
 
-    fn stream_topic(&mut self, tail: &str) -> usize {
-        let stream = self.stream;
+    fn stream_topic(&mut self, slot: u8, tail: &str) -> usize {
+        let stream = self.streams[slot as usize];
         let thing = self.cfg.thing_name;
         let mut w = Writer::new(&mut self.topic_buf);
         w.str("$aws/things/")
@@ -292,7 +292,7 @@ impl<'a, V: ImageVerifier> Agent<'a, V> {
 
 fn topic_qos(t: Topic) -> QoS {
     match t {
-        Topic::StreamData | Topic::StreamRejected => QoS::AtMostOnce,
+        Topic::StreamData(_) | Topic::StreamRejected(_) => QoS::AtMostOnce,
         _ => QoS::AtLeastOnce,
     }
 }
