@@ -128,9 +128,9 @@ impl fmt::Display for State {
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
 #[non_exhaustive]
 pub struct Statistics {
-    /// `otaPacketsReceived`: data messages (MQTT blocks, HTTP blocks) received.
+    /// `otaPacketsReceived`: data messages received (MQTT block messages, HTTP body chunks).
     pub received: u32,
-    /// `otaPacketsQueued`: received blocks accepted for processing.
+    /// `otaPacketsQueued`: received data accepted for processing (handed to a file write).
     pub queued: u32,
     /// `otaPacketsProcessed`: blocks written to flash and marked in the bitmap.
     pub processed: u32,

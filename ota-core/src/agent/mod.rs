@@ -1493,7 +1493,6 @@ impl<'a, V: ImageVerifier> Agent<'a, V> {
             return Ok(());
         }
         self.http.headers_seen = true;
-        self.stats.received = self.stats.received.saturating_add(1);
         match status {
             206 => {
                 let ok = range.is_some_and(|r| {
@@ -1553,6 +1552,7 @@ impl<'a, V: ImageVerifier> Agent<'a, V> {
         if data.len() > self.block.len() || self.platform_op.is_some() {
             return Err(UsageError::BodyChunkTooLarge);
         }
+        self.stats.received = self.stats.received.saturating_add(1);
         let start = self.http.cursor;
         let end = start.saturating_add(data.len() as u32);
         if end > self.http.last.saturating_add(1) {
