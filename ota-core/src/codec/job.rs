@@ -209,16 +209,17 @@ pub fn parse_job_response(doc: &[u8]) -> Result<JobResponse<'_>, JobError> {
         timestamp: None,
         execution: None,
     };
+    let mut seen = Seen::new();
     for (key, value) in root.iter() {
-        if key.eq_str("clientToken") {
+        if seen.is(key, "clientToken")? {
             response.client_token = Some(
                 value
                     .as_raw_str()
                     .ok_or(JobError::WrongType("clientToken"))?,
             );
-        } else if key.eq_str("timestamp") {
+        } else if seen.is(key, "timestamp")? {
             response.timestamp = Some(value.as_u64().ok_or(JobError::BadNumber("timestamp"))?);
-        } else if key.eq_str("execution") {
+        } else if seen.is(key, "execution")? {
             response.execution = match optional_object(value, "execution")? {
                 Some(execution) if !execution.is_empty() => Some(parse_execution(execution)?),
                 _ => None,
@@ -226,6 +227,42 @@ pub fn parse_job_response(doc: &[u8]) -> Result<JobResponse<'_>, JobError> {
         }
     }
     Ok(response)
+}
+
+/// The member names a reader has taken from one object.
+///
+/// A member the parsers read must appear once. [`json::parse`] refuses duplicate keys only
+/// within its budget ([`json::DUPLICATE_CHECK_KEYS`]); past it, a reader that kept the last
+/// copy would disagree with [`Object::get`], which returns the first. So each reader refuses a
+/// repeated member it reads with [`JsonError::DuplicateKey`], whatever the object's size.
+pub(crate) struct Seen {
+    names: [&'static str; 12],
+    len: usize,
+}
+
+impl Seen {
+    pub(crate) fn new() -> Self {
+        Self {
+            names: [""; 12],
+            len: 0,
+        }
+    }
+
+    /// Whether `key` is `name`; an error if `name` was already taken from this object.
+    pub(crate) fn is(&mut self, key: RawStr<'_>, name: &'static str) -> Result<bool, JobError> {
+        if !key.eq_str(name) {
+            return Ok(false);
+        }
+        let taken = self.names.get(..self.len).unwrap_or(&[]);
+        if taken.contains(&name) {
+            return Err(JobError::Json(JsonError::DuplicateKey));
+        }
+        if let Some(slot) = self.names.get_mut(self.len) {
+            *slot = name;
+            self.len += 1;
+        }
+        Ok(true)
+    }
 }
 
 /// `Some(object)`, `None` for `null`, or a type error naming `field`.
@@ -247,8 +284,9 @@ fn parse_execution(execution: Object<'_>) -> Result<Execution<'_>, JobError> {
     let mut version_number = None;
     let mut execution_number = None;
     let mut job_document = None;
+    let mut seen = Seen::new();
     for (key, value) in execution.iter() {
-        if key.eq_str("jobId") {
+        if seen.is(key, "jobId")? {
             let id = value
                 .as_raw_str()
                 .and_then(|s| s.as_str())
@@ -257,22 +295,22 @@ fn parse_execution(execution: Object<'_>) -> Result<Execution<'_>, JobError> {
                 return Err(JobError::BadJobId);
             }
             job_id = Some(id);
-        } else if key.eq_str("status") {
+        } else if seen.is(key, "status")? {
             let raw = value.as_raw_str().ok_or(JobError::WrongType("status"))?;
             status = ExecutionStatus::from_raw(raw);
-        } else if key.eq_str("statusDetails") {
+        } else if seen.is(key, "statusDetails")? {
             if let Some(details) = optional_object(value, "statusDetails")? {
                 status_details = parse_status_details(details)?;
             }
-        } else if key.eq_str("versionNumber") {
+        } else if seen.is(key, "versionNumber")? {
             version_number = Some(value.as_u32().ok_or(JobError::BadNumber("versionNumber"))?);
-        } else if key.eq_str("executionNumber") {
+        } else if seen.is(key, "executionNumber")? {
             execution_number = Some(
                 value
                     .as_u32()
                     .ok_or(JobError::BadNumber("executionNumber"))?,
             );
-        } else if key.eq_str("jobDocument") {
+        } else if seen.is(key, "jobDocument")? {
             job_document = optional_object(value, "jobDocument")?;
         }
     }
@@ -289,14 +327,15 @@ fn parse_execution(execution: Object<'_>) -> Result<Execution<'_>, JobError> {
 
 fn parse_status_details(details: Object<'_>) -> Result<StatusDetails, JobError> {
     let mut out = StatusDetails::default();
+    let mut seen = Seen::new();
     for (key, value) in details.iter() {
-        if key.eq_str("self_test") {
+        if seen.is(key, "self_test")? {
             out.self_test = Some(match value.as_raw_str() {
                 Some(s) if s.eq_str("ready") => SelfTestMark::Ready,
                 Some(s) if s.eq_str("active") => SelfTestMark::Active,
                 _ => SelfTestMark::Other,
             });
-        } else if key.eq_str("updatedBy") {
+        } else if seen.is(key, "updatedBy")? {
             out.updated_by = Some(parse_updated_by(value).ok_or(JobError::BadNumber("updatedBy"))?);
         }
     }
@@ -414,24 +453,25 @@ fn parse_file(entry: Value<'_>) -> Result<FileSpec<'_>, JobError> {
         file_type: 0,
         attr: None,
     };
+    let mut seen = Seen::new();
     for (key, value) in entry.iter() {
-        if key.eq_str("filesize") {
+        if seen.is(key, "filesize")? {
             file_size = Some(value);
-        } else if key.eq_str("fileid") {
+        } else if seen.is(key, "fileid")? {
             file_id = Some(value);
-        } else if key.eq_str("filepath") {
+        } else if seen.is(key, "filepath")? {
             spec.file_path = Some(string(value, "filepath")?);
-        } else if key.eq_str("certfile") {
+        } else if seen.is(key, "certfile")? {
             spec.cert_file = Some(string(value, "certfile")?);
-        } else if key.eq_str("update_data_url") {
+        } else if seen.is(key, "update_data_url")? {
             spec.update_data_url = Some(string(value, "update_data_url")?);
-        } else if key.eq_str("auth_scheme") {
+        } else if seen.is(key, "auth_scheme")? {
             spec.auth_scheme = Some(string(value, "auth_scheme")?);
-        } else if key.eq_str("sig-sha256-ecdsa") {
+        } else if seen.is(key, "sig-sha256-ecdsa")? {
             spec.signature = Some(string(value, "sig-sha256-ecdsa")?);
-        } else if key.eq_str("fileType") {
+        } else if seen.is(key, "fileType")? {
             spec.file_type = value.as_u32().ok_or(JobError::BadNumber("fileType"))?;
-        } else if key.eq_str("attr") {
+        } else if seen.is(key, "attr")? {
             spec.attr = value.as_u32();
         }
     }
@@ -475,19 +515,27 @@ pub enum JobDocument<'a> {
 ///    integer. Numbers may be JSON integers or strings ([`Value::as_u32`]); one that is not
 ///    gives [`JobError::BadNumber`].
 pub fn parse_job_document(doc: Object<'_>) -> Result<JobDocument<'_>, JobError> {
-    let Some(afr_ota) = doc.get("afr_ota") else {
+    let mut seen = Seen::new();
+    let mut afr_ota = None;
+    for (key, value) in doc.iter() {
+        if seen.is(key, "afr_ota")? {
+            afr_ota = Some(value);
+        }
+    }
+    let Some(afr_ota) = afr_ota else {
         return Ok(JobDocument::Custom(doc));
     };
     let afr_ota = afr_ota.as_object().ok_or(JobError::WrongType("afr_ota"))?;
     let mut protocols = None;
     let mut stream_name = None;
     let mut files = None;
+    let mut seen = Seen::new();
     for (key, value) in afr_ota.iter() {
-        if key.eq_str("protocols") {
+        if seen.is(key, "protocols")? {
             protocols = Some(value);
-        } else if key.eq_str("streamname") {
+        } else if seen.is(key, "streamname")? {
             stream_name = Some(value);
-        } else if key.eq_str("files") {
+        } else if seen.is(key, "files")? {
             files = Some(value);
         }
     }
@@ -1129,6 +1177,33 @@ mod tests {
         assert_eq!(job.stream_name, Some("AFR_OTA-s"));
         assert_eq!(job.file_count, 1);
         assert_eq!(job.file(0).map(|f| f.file_size), Ok(1024));
+    }
+
+    #[test]
+    fn repeated_members_are_refused_beyond_the_json_budget() {
+        let padding: String = (0..json::DUPLICATE_CHECK_KEYS)
+            .map(|i| std::format!(r#""pad{i}":0,"#))
+            .collect();
+        let dup = JobError::Json(JsonError::DuplicateKey);
+        // json::parse has spent its budget on the padding, the readers still see the repeat
+        let execution = std::format!(r#"{{"execution":{{{padding}"jobId":"a","jobId":"b"}}}}"#);
+        assert!(json::parse(execution.as_bytes()).is_ok());
+        assert_eq!(parse_job_response(execution.as_bytes()), Err(dup));
+        let root = std::format!(r#"{{{padding}"timestamp":1,"timestamp":2}}"#);
+        assert!(json::parse(root.as_bytes()).is_ok());
+        assert_eq!(parse_job_response(root.as_bytes()), Err(dup));
+        let file = std::format!(
+            r#"{{"afr_ota":{{"protocols":["MQTT"],"files":[{{{padding}"filesize":1,"fileid":0,"filesize":2}}]}}}}"#
+        );
+        assert_eq!(doc_result(&file), Err(dup));
+        let afr = std::format!(r#"{{{padding}"afr_ota":{{}},"afr_ota":{{}}}}"#);
+        assert_eq!(doc_result(&afr), Err(dup));
+        // unread members may repeat there (json::parse no longer checks them)
+        let unread = std::format!(r#"{{"execution":{{{padding}"jobId":"a","x":1,"x":2}}}}"#);
+        assert_eq!(
+            parse_job_response(unread.as_bytes()).map(|r| r.execution.map(|e| e.job_id)),
+            Ok(Some("a"))
+        );
     }
 
     #[test]

@@ -14,7 +14,9 @@
 //!   key). The check tracks the keys of the object being read together with those of its
 //!   enclosing objects, at most [`DUPLICATE_CHECK_KEYS`] keys in all (a fixed 512-byte table,
 //!   so `parse` stays linear and its stack use fixed); keys beyond that budget are not checked.
-//!   Job documents come nowhere near it (their deepest chain of objects holds about 25 keys).
+//!   Job documents come nowhere near it (their deepest chain of objects holds about 25 keys),
+//!   and the Jobs readers ([`super::job`], [`super::status`]) refuse a repeated member they
+//!   read whatever the object's size.
 //!
 //! # Cost
 //!
@@ -195,7 +197,8 @@ impl<'a> Object<'a> {
     pub fn source(&self) -> &'a [u8] {
         self.0
     }
-    /// The value of `key` (compared after unescaping), or `None`.
+    /// The value of `key` (compared after unescaping), or `None`. Should the key appear more
+    /// than once (possible only past [`DUPLICATE_CHECK_KEYS`]), the first one.
     pub fn get(&self, key: &str) -> Option<Value<'a>> {
         self.iter().find(|(k, _)| k.eq_str(key)).map(|(_, v)| v)
     }

@@ -1,7 +1,7 @@
 //! Jobs requests the agent publishes (`$next/get`, `<jobId>/update`) and the service's answers
 //! on `.../accepted` and `.../rejected`.
 
-use super::job::{ExecutionStatus, JobError};
+use super::job::{ExecutionStatus, JobError, Seen};
 use super::json::{self, RawStr, Value};
 use core::fmt;
 
@@ -345,22 +345,26 @@ pub fn parse_jobs_answer(doc: &[u8]) -> Result<JobsAnswer<'_>, JobError> {
         message: None,
         execution_status: None,
     };
+    let mut seen = Seen::new();
     for (key, value) in root.iter() {
-        if key.eq_str("clientToken") {
+        if seen.is(key, "clientToken")? {
             answer.client_token = optional_string(value, "clientToken")?;
-        } else if key.eq_str("code") {
+        } else if seen.is(key, "code")? {
             answer.code = optional_string(value, "code")?.map(JobsErrorCode::from_raw);
-        } else if key.eq_str("message") {
+        } else if seen.is(key, "message")? {
             answer.message = optional_string(value, "message")?;
-        } else if key.eq_str("executionState") {
+        } else if seen.is(key, "executionState")? {
             let state = match value {
                 Value::Null => continue,
                 Value::Object(state) => state,
                 _ => return Err(JobError::WrongType("executionState")),
             };
-            if let Some(status) = state.get("status") {
-                answer.execution_status =
-                    optional_string(status, "status")?.and_then(ExecutionStatus::from_raw);
+            let mut seen_in_state = Seen::new();
+            for (key, status) in state.iter() {
+                if seen_in_state.is(key, "status")? {
+                    answer.execution_status =
+                        optional_string(status, "status")?.and_then(ExecutionStatus::from_raw);
+                }
             }
         }
     }
@@ -660,6 +664,19 @@ mod tests {
                 String::from_utf8_lossy(doc)
             );
         }
+    }
+
+    #[test]
+    fn repeated_members_are_refused_beyond_the_json_budget() {
+        let padding: String = (0..json::DUPLICATE_CHECK_KEYS)
+            .map(|i| std::format!(r#""pad{i}":0,"#))
+            .collect();
+        let doc = std::format!(r#"{{{padding}"code":"InvalidRequest","code":"VersionMismatch"}}"#);
+        assert!(json::parse(doc.as_bytes()).is_ok());
+        assert_eq!(
+            parse_jobs_answer(doc.as_bytes()),
+            Err(JobError::Json(json::JsonError::DuplicateKey))
+        );
     }
 
     #[test]
