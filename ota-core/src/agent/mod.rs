@@ -1063,7 +1063,10 @@ impl<'a, V: ImageVerifier> Agent<'a, V> {
                 return Err(FailReason::MissingSignature);
             }
             if protocol == Protocol::Http {
-                let url = f.update_data_url.ok_or(FailReason::UnsupportedProtocol)?;
+                let url = f
+                    .update_data_url
+                    .filter(|u| !u.raw().is_empty())
+                    .ok_or(FailReason::UnsupportedProtocol)?;
                 if url.unescaped_len() > self.url_buf.len() {
                     return Err(FailReason::FileTooLarge);
                 }
