@@ -687,3 +687,73 @@ fn merge_mode_and_notify_topic() {
         "no details: unchanged"
     );
 }
+
+#[test]
+fn cloud_is_send() {
+    fn assert_send<T: Send>() {}
+    assert_send::<Cloud>();
+}
+
+mod props {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn status() -> impl Strategy<Value = &'static str> {
+        prop::sample::select(vec![
+            "QUEUED",
+            "IN_PROGRESS",
+            "SUCCEEDED",
+            "FAILED",
+            "REJECTED",
+            "CANCELED",
+            "BOGUS",
+        ])
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(128))]
+
+        #[test]
+        fn arbitrary_payloads_never_panic(payload in proptest::collection::vec(any::<u8>(), 0..80)) {
+            let mut c = cloud();
+            c.create_job(0, "j", ["d"], doc(1)).unwrap();
+            for topic in [
+                topics::next_get("d"),
+                topics::job_get("d", "j"),
+                topics::job_update("d", "j"),
+                topics::pending_get("d"),
+                topics::start_next("d"),
+            ] {
+                c.handle_publish(1_000, &topic, &payload);
+            }
+            let _ = c.drain();
+        }
+
+        /// The version grows by one per accepted change; rejected updates change nothing; once
+        /// terminal, nothing is accepted.
+        #[test]
+        fn versions_follow_accepted_updates(
+            updates in proptest::collection::vec((status(), proptest::option::of(0u64..6)), 1..12),
+        ) {
+            let mut c = cloud();
+            c.create_job(0, "j", ["d"], doc(1)).unwrap();
+            let _ = c.drain();
+            for (k, (status, expected)) in updates.iter().enumerate() {
+                let before = c.execution("d", "j").unwrap().clone();
+                let mut req = json!({"status": status});
+                if let Some(v) = expected { req["expectedVersion"] = json!(v); }
+                let r = update(&mut c, 1_000 * (k as u64 + 1), "d", "j", &req.to_string());
+                let _ = c.drain();
+                let after = c.execution("d", "j").unwrap();
+                if r["_accepted"] == true {
+                    prop_assert!(!before.status.is_terminal());
+                    prop_assert_eq!(after.version_number, before.version_number + 1);
+                    prop_assert_eq!(after.status.as_str(), *status);
+                } else {
+                    prop_assert_eq!(after, &before);
+                }
+                prop_assert_eq!(after.version_number, 1 + after.history.len() as u64);
+            }
+        }
+    }
+}
