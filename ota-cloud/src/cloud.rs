@@ -476,7 +476,8 @@ impl Cloud {
         self.streams.stats()
     }
 
-    /// Every GetStream request so far, with the blocks sent or the error.
+    /// The GetStream requests so far (at most [`STREAM_LOG_CAP`](crate::STREAM_LOG_CAP) of the
+    /// latest), with the blocks sent or the error.
     pub fn stream_log(&self) -> &[ServedRequest] {
         self.streams.log()
     }

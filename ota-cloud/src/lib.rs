@@ -14,6 +14,19 @@
 //! The crate also builds OTA job documents as `CreateOTAUpdate` does ([`OtaJobBuilder`]) and
 //! signs images as AWS Signer does ([`SigningKey`]).
 //!
+//! # Driving the model
+//!
+//! After every call that can publish (`handle_publish`, `create_job*`, `cancel_*`,
+//! `time_out_execution`, `remove_execution`), drain [`Cloud::poll`] and deliver each
+//! [`Outgoing`] to the thing named in its topic ([`Outgoing::thing_name`]): AWS delivers Jobs
+//! replies to the requester without a subscription, and which topics a device subscribed to is
+//! the broker's business. A simulation can drop, delay or reorder what it delivers; the model
+//! keeps no per-connection state. Time passed in need not be monotonic, but timestamps and URL
+//! expiry follow it. `Cloud` is `Send`: a networked emulator shares one behind a mutex between
+//! its MQTT and HTTP sides, and copies [`HttpReply`] status, headers and body to the socket.
+//!
+//! See `examples/walkthrough.rs` for a whole update driven by hand.
+//!
 //! # Modelling choices
 //!
 //! * `statusDetails` given in an update replace the stored map (see [`StatusDetailsMode`]).
@@ -57,6 +70,6 @@ pub use ota::{
 pub use signing::{SigningError, SigningKey, VerifyingKey};
 pub use streams::{
     MAX_BITMAP_BYTES, MAX_BLOCK_BYTES, MAX_BLOCK_OFFSET, MAX_FILES_PER_STREAM, MIN_BLOCK_SIZE,
-    ServedRequest, StreamErrorCode, StreamStats,
+    STREAM_LOG_CAP, ServedRequest, StreamErrorCode, StreamStats,
 };
 pub use topics::StreamFormat;

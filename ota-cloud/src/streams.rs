@@ -23,6 +23,8 @@ pub const MAX_BITMAP_BYTES: usize = 12_288;
 const MAX_CLIENT_TOKEN: usize = 64;
 /// Most files in one stream (CreateStream).
 pub const MAX_FILES_PER_STREAM: usize = 50;
+/// The GetStream log keeps at most this many entries; past it, the oldest half is dropped.
+pub const STREAM_LOG_CAP: usize = 65_536;
 
 /// An error code of MQTT-based file delivery, sent as `"o"` on `.../rejected/<fmt>`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -387,6 +389,9 @@ impl Streams {
                 record.error = Some(r.code);
                 self.send_rejection(thing, stream_id, format, r, out);
             }
+        }
+        if self.log.len() >= STREAM_LOG_CAP {
+            self.log.drain(..STREAM_LOG_CAP / 2);
         }
         self.log.push(record);
     }
