@@ -15,12 +15,18 @@
 //!   skipped, one that reaches it by clearing bits is programmed, anything else fails the write
 //!   with [`ota_core::PalError::Flash`] instead of storing a corrupt image.
 //! * **Partial words.** The aligned middle of a write is programmed at once. A word that a
-//!   write covers only in part waits in a RAM table (one entry per open word, 4 entries) for
-//!   the rest of its bytes, then is programmed once; bytes past the end of the file count as
-//!   present (erased value). Before a resume record is persisted, at `FileClose` / `Activate`,
-//!   and when the table is full, open words are programmed padded with `0xFF` and completed
-//!   later by a second program (1→0 only). With block sizes that are multiples of `WRITE_SIZE`
-//!   (every AWS block size is) each word is programmed exactly once.
+//!   write covers only in part waits in a RAM table ([`TAIL_ENTRIES`] open words) for the rest
+//!   of its bytes, then is programmed once; bytes past the end of the file count as present
+//!   (erased value), so the file's last word goes out with the last write. Before a resume
+//!   record is persisted (a record must never claim bytes that are only in RAM), at
+//!   `FileClose` / `Activate`, and when the table is full, open words are programmed padded
+//!   with `0xFF` and completed later by another program over them (1→0 bits only).
+//!   Program counts per word: with block sizes that are multiples of `WRITE_SIZE` (every AWS
+//!   block size is) exactly one; a word shared by two blocks at most two; writes smaller than
+//!   a word can add one per record persisted while the word is incomplete; and a program cut
+//!   by a power loss is completed once after the reboot. Flashes that allow one program per
+//!   word between erases (ECC flash such as STM32L4/H7) therefore need aligned blocks; nRF52
+//!   (`nWRITE` = 2) and SPI NOR (ESP32) take the rest.
 //! * **Size.** A file larger than the slot (or than the bootloader's limit,
 //!   [`BootControl::max_image_len`]) is refused with [`ota_core::PalError::TooLarge`] before any
 //!   erase.

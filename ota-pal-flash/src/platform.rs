@@ -221,6 +221,7 @@ where
     }
 
     async fn write(&mut self, offset: u32, data: &[u8]) -> Result<(), PalError> {
+        self.slot.check_range(offset, data.len())?;
         if self.journal_stale {
             // The stored record describes bytes this file is about to overwrite.
             self.journal.store(&[], None).await?;

@@ -1,34 +1,6 @@
 //! The download slot: erase on first touch, `WRITE_SIZE` alignment with buffered partial words,
-//! read-back.
-//!
-//! # Rules
-//!
-//! * **Erase on first touch.** A sector is erased right before the first byte of the current
-//!   file is written into it, and remembered in the *erased set*. A fresh file
-//!   (`FileCreate { resume: false }`) starts with an empty set, so nothing stale survives in the
-//!   bytes the file occupies. A resumed file (`resume: true`) starts from the set that was
-//!   persisted with the last resume record: those sectors keep their data, the others are erased
-//!   on first touch. A sector erased after the last record is erased again after a reboot,
-//!   which is safe: the record cannot claim any block in it.
-//! * **Writes into kept sectors are checked.** After a reboot, blocks written after the last
-//!   record may be in flash in full, in part, or not at all. A word already holding the target
-//!   value is skipped; a word that can reach the target by clearing bits (erased, or a write cut
-//!   by the power loss) is programmed; any other word is a conflict and the write fails with
-//!   [`PalError::Flash`] rather than store a corrupt image.
-//! * **Partial words.** Flash programs whole `WRITE_SIZE` words at aligned addresses. The
-//!   aligned middle of every write is programmed at once. A word only partly covered by a write
-//!   (an unaligned block edge, or an HTTP chunk that ends mid-word) is kept in a small RAM table
-//!   (one entry per open word, [`TAIL_ENTRIES`] entries) until the rest of the word arrives, and
-//!   is then programmed once. Bytes past the end of the file count as present (erased value),
-//!   so the last word of the file is programmed with the last write. Before a resume record is
-//!   persisted, when the file is closed or activated, and when the table is full, the open words
-//!   are programmed padded with the erased value; the rest of such a word is programmed later
-//!   over it (a second program of that word, 1→0 bits only). So a word is programmed once in
-//!   the common case (block sizes that are multiples of `WRITE_SIZE`) and at most twice
-//!   otherwise, plus once more for a word whose program a power cut interrupted.
-//! * **Durability.** A write that returns `Ok` is in flash except for its open partial words;
-//!   those reach flash before any resume record that could claim them, which is the durability
-//!   the agent relies on (blocks written after the last record are fetched again anyway).
+//! checked writes into sectors kept across a reboot, read-back. The rules are in the crate docs
+//! ("Download slot rules").
 
 use embedded_storage_async::nor_flash::NorFlash;
 use ota_core::PalError;
@@ -198,7 +170,8 @@ impl<F: NorFlash, const SW: usize> Slot<F, SW> {
             .ok_or(PalError::OutOfBounds)
     }
 
-    fn check_range(&self, offset: u32, len: usize) -> Result<(OpenFile, u32), PalError> {
+    /// Checks that `[offset, offset + len)` lies in the open file; returns the file and the end.
+    pub(crate) fn check_range(&self, offset: u32, len: usize) -> Result<(OpenFile, u32), PalError> {
         let file = self.file.ok_or(PalError::OutOfBounds)?;
         let len = u32::try_from(len).map_err(|_| PalError::OutOfBounds)?;
         let end = offset.checked_add(len).ok_or(PalError::OutOfBounds)?;

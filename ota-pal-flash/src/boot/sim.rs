@@ -258,3 +258,107 @@ impl<F: NorFlash> BootControl for SimBoot<F> {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::mock::MockFlash;
+
+    type Otadata = MockFlash<4, 4096>;
+
+    fn entry_at(f: &Otadata, sector: usize) -> Entry {
+        let at = sector * 4096;
+        let mut b = [0u8; 32];
+        b.copy_from_slice(&f.as_bytes()[at..at + 32]);
+        Entry::decode(&b)
+    }
+
+    #[test]
+    fn activate_boot_commit_writes_esp_idf_entries() {
+        let mut f = Otadata::new(8192);
+        let bl = SimBootloader::default();
+        let b = bl.boot(&mut f).unwrap();
+        assert_eq!((b.slot, b.state), (0, OtaState::Undefined));
+        let mut boot = SimBoot::new(f, b.slot);
+        assert_eq!(boot.platform_state(), Ok(PlatformImageState::Valid));
+        boot.activate(100).unwrap();
+        // The running image stays valid until the reset.
+        assert_eq!(boot.platform_state(), Ok(PlatformImageState::Valid));
+        let mut f = boot.into_inner();
+        assert_eq!(
+            entry_at(&f, 0).encode(),
+            Entry::new(2, OtaState::New).encode()
+        );
+        assert!(!entry_at(&f, 1).is_valid());
+
+        let b = bl.boot(&mut f).unwrap();
+        assert_eq!(
+            (b.slot, b.state, b.trial_boots),
+            (1, OtaState::PendingVerify, 1)
+        );
+        let e = entry_at(&f, 1);
+        assert_eq!(
+            (e.seq, e.state(), e.crc),
+            (4, Some(OtaState::PendingVerify), otadata::seq_crc(4))
+        );
+        let mut boot = SimBoot::new(f, b.slot);
+        assert_eq!(boot.platform_state(), Ok(PlatformImageState::PendingCommit));
+        assert_eq!(
+            boot.activate(1),
+            Err(PalError::BootState),
+            "no activation on trial"
+        );
+        boot.commit().unwrap();
+        assert_eq!(boot.platform_state(), Ok(PlatformImageState::Valid));
+        boot.commit().unwrap(); // idempotent: nothing written
+        let mut f = boot.into_inner();
+        assert_eq!(
+            entry_at(&f, 0).encode(),
+            Entry::new(6, OtaState::Valid).encode()
+        );
+        let ops = f.ops();
+        let b = bl.boot(&mut f).unwrap();
+        assert_eq!((b.slot, b.state, b.reverted), (1, OtaState::Valid, false));
+        assert_eq!(f.ops(), ops, "a committed boot writes nothing");
+    }
+
+    #[test]
+    fn cancel_and_reject() {
+        let mut f = Otadata::new(8192);
+        let bl = SimBootloader::default();
+        let mut boot = SimBoot::new(f, 0);
+        boot.activate(1).unwrap();
+        boot.cancel_activation().unwrap();
+        f = boot.into_inner();
+        assert_eq!(
+            bl.boot(&mut f).unwrap().slot,
+            0,
+            "cancelled activation boots the old slot"
+        );
+
+        let mut boot = SimBoot::new(f, 0);
+        boot.activate(1).unwrap();
+        f = boot.into_inner();
+        let b = bl.boot(&mut f).unwrap();
+        let mut boot = SimBoot::new(f, b.slot);
+        boot.reject().unwrap();
+        assert_eq!(boot.platform_state(), Ok(PlatformImageState::Invalid));
+        f = boot.into_inner();
+        let b = bl.boot(&mut f).unwrap();
+        assert_eq!(
+            (b.slot, b.reverted),
+            (0, false),
+            "the rejection selected the old slot"
+        );
+    }
+
+    #[test]
+    fn damaged_otadata_boots_the_older_entry() {
+        let mut f = Otadata::new(8192);
+        otadata::write_entry(&mut f, 0, &Entry::new(1, OtaState::Valid)).unwrap();
+        otadata::write_entry(&mut f, 1, &Entry::new(2, OtaState::New)).unwrap();
+        f.as_bytes_mut()[4096 + 29] ^= 0x40; // CRC of the newer entry
+        let b = SimBootloader::default().boot(&mut f).unwrap();
+        assert_eq!((b.slot, b.state), (0, OtaState::Valid));
+    }
+}

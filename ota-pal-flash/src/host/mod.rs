@@ -70,6 +70,18 @@ impl SimDeviceConfig {
             ..Self::default()
         }
     }
+
+    /// With these bootloader settings.
+    pub fn with_bootloader(mut self, bootloader: SimBootloader) -> Self {
+        self.bootloader = bootloader;
+        self
+    }
+
+    /// With these platform settings.
+    pub fn with_platform(mut self, platform: Config) -> Self {
+        self.platform = platform;
+        self
+    }
 }
 
 /// A simulated device: partition files in a directory.
