@@ -4,7 +4,6 @@
 use super::queue::{Detail, Note, Pending, StatusMsg, Topic};
 use super::{Agent, Phase};
 use crate::codec::cbor::{self, GetStreamRequest};
-use crate::codec::status::{self, StatusUpdate};
 use crate::types::{Action, Event, FileInfo, QoS};
 use crate::verify::ImageVerifier;
 use crate::wire::Writer;
@@ -30,10 +29,12 @@ impl<'a, V: ImageVerifier> Agent<'a, V> {
             }
             Pending::NextGet(token) => {
                 let n = self.jobs_topic("$next/get", None);
-                let mut tok = [0u8; 16];
-                let tl = token_text(token, &mut tok);
-                let m =
-                    status::encode_next_get(str_of(&tok[..tl]), &mut self.payload_buf).unwrap_or(0);
+                // `{"clientToken":"ota-<n>"}`, as `codec::status::encode_next_get` writes it.
+                let mut w = Writer::new(&mut self.payload_buf);
+                w.str("{\"clientToken\":\"");
+                token_into(&mut w, token);
+                w.str("\"}");
+                let m = w.finish().unwrap_or(0);
                 Action::Publish {
                     topic: str_of(&self.topic_buf[..n]),
                     payload: &self.payload_buf[..m],
@@ -169,86 +170,71 @@ impl<'a, V: ImageVerifier> Agent<'a, V> {
         w.finish().unwrap_or(0)
     }
 
+    /// `<jobId>/update`: `{"status":"..","statusDetails":{..},"clientToken":"ota-<n>"}`,
+    /// written directly (every key and value the agent sends is plain ASCII that needs no
+    /// escaping and is within the service's limits; `codec::status::encode_status_update`
+    /// writes the same bytes, as the tests check).
     fn render_status(&mut self, msg: StatusMsg) -> Action<'_> {
         let n = self.jobs_topic("update", Some(msg.slot));
-        let mut v1 = [0u8; 96];
-        let mut v2 = [0u8; 32];
-        let mut tok = [0u8; 16];
-        let tl = token_text(msg.token, &mut tok);
-        let mut details: [(&str, &str); 2] = [("", ""); 2];
-        let count;
-        match msg.detail {
+        let version = self.cfg.version;
+        let mut w = Writer::new(&mut self.payload_buf);
+        w.str("{\"status\":\"")
+            .str(msg.status.as_str())
+            .str("\",\"statusDetails\":{\"");
+        let updated_by = match msg.detail {
             Detail::Progress {
                 done,
                 total,
                 file,
                 files,
             } => {
-                let mut w = Writer::new(&mut v1);
-                w.u32(done).str("/").u32(total);
-                let l1 = w.finish().unwrap_or(0);
-                let mut w = Writer::new(&mut v2);
-                w.u32(file as u32 + 1).str("/").u32(files as u32);
-                let l2 = w.finish().unwrap_or(0);
-                details[0] = ("receive", str_of(&v1[..l1]));
-                details[1] = ("file", str_of(&v2[..l2]));
-                count = if files > 1 { 2 } else { 1 };
+                w.str("receive\":\"").u32(done).str("/").u32(total);
+                if files > 1 {
+                    w.str("\",\"file\":\"")
+                        .u32(file as u32 + 1)
+                        .str("/")
+                        .u32(files as u32);
+                }
+                None
             }
             Detail::SelfTestReady => {
-                let mut w = Writer::new(&mut v2);
-                w.hex32(self.cfg.version.to_u32());
-                let l2 = w.finish().unwrap_or(0);
-                details[0] = ("self_test", "ready");
-                details[1] = ("updatedBy", str_of(&v2[..l2]));
-                count = 2;
+                w.str("self_test\":\"ready");
+                Some(version.to_u32())
             }
             Detail::SelfTestActive { updated_by } => {
-                let mut w = Writer::new(&mut v2);
-                w.hex32(updated_by);
-                let l2 = w.finish().unwrap_or(0);
-                details[0] = ("self_test", "active");
-                details[1] = ("updatedBy", str_of(&v2[..l2]));
-                count = 2;
+                w.str("self_test\":\"active");
+                Some(updated_by)
             }
             Detail::Succeeded { updated_by } => {
-                let v = self.cfg.version;
-                let mut w = Writer::new(&mut v1);
-                w.str("accepted v")
-                    .u32(v.major as u32)
+                w.str("reason\":\"accepted v")
+                    .u32(version.major as u32)
                     .str(".")
-                    .u32(v.minor as u32)
+                    .u32(version.minor as u32)
                     .str(".")
-                    .u32(v.build as u32);
-                let l1 = w.finish().unwrap_or(0);
-                let mut w = Writer::new(&mut v2);
-                w.hex32(updated_by);
-                let l2 = w.finish().unwrap_or(0);
-                details[0] = ("reason", str_of(&v1[..l1]));
-                details[1] = ("updatedBy", str_of(&v2[..l2]));
-                count = 2;
+                    .u32(version.build as u32);
+                Some(updated_by)
             }
             Detail::FilesDone { files } => {
-                let mut w = Writer::new(&mut v1);
-                w.str("accepted ").u32(files as u32).str(" file(s)");
-                let l1 = w.finish().unwrap_or(0);
-                details[0] = ("reason", str_of(&v1[..l1]));
-                count = 1;
+                w.str("reason\":\"accepted ")
+                    .u32(files as u32)
+                    .str(" file(s)");
+                None
             }
             Detail::Failed(reason) => {
-                let mut w = Writer::new(&mut v1);
-                w.str(reason_text(&reason)).str(": ").hex32(reason.code());
-                let l1 = w.finish().unwrap_or(0);
-                details[0] = ("reason", str_of(&v1[..l1]));
-                count = 1;
+                w.str("reason\":\"")
+                    .str(reason_text(&reason))
+                    .str(": ")
+                    .hex32(reason.code());
+                None
             }
-        }
-        let update = StatusUpdate {
-            status: msg.status,
-            details: &details[..count],
-            client_token: Some(str_of(&tok[..tl])),
-            expected_version: None,
         };
-        let m = status::encode_status_update(&update, &mut self.payload_buf).unwrap_or(0);
+        if let Some(v) = updated_by {
+            w.str("\",\"updatedBy\":\"").hex32(v);
+        }
+        w.str("\"},\"clientToken\":\"");
+        token_into(&mut w, msg.token);
+        w.str("\"}");
+        let m = w.finish().unwrap_or(0);
         Action::Publish {
             topic: str_of(&self.topic_buf[..n]),
             payload: &self.payload_buf[..m],
@@ -298,10 +284,8 @@ fn topic_qos(t: Topic) -> QoS {
 }
 
 /// `ota-<n>`: the client token of Jobs requests.
-pub(super) fn token_text(token: u32, out: &mut [u8; 16]) -> usize {
-    let mut w = Writer::new(out);
+fn token_into(w: &mut Writer<'_>, token: u32) {
     w.str("ota-").u32(token);
-    w.finish().unwrap_or(0)
 }
 
 fn str_of(b: &[u8]) -> &str {
@@ -331,5 +315,237 @@ pub(crate) fn reason_text(r: &crate::types::FailReason) -> &'static str {
         F::ImageStateMismatch => "image state mismatch",
         F::CustomJobUnsupported => "unsupported job",
         F::Superseded => "superseded",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::queue::{Detail, Pending, StatusMsg};
+    use super::super::{Agent, Buffers};
+    use super::{reason_text, token_into};
+    use crate::codec::job::{ExecutionStatus, JobError};
+    use crate::codec::status::{self, StatusUpdate};
+    use crate::config::Config;
+    use crate::types::{Action, FailReason, PalError, QoS, Version};
+    use crate::verify::{ImageVerifier, VerifyError};
+    use crate::wire::Writer;
+    use std::string::String;
+    use std::vec::Vec;
+
+    struct NoVerifier;
+    impl ImageVerifier for NoVerifier {
+        fn begin(&mut self) {}
+        fn update(&mut self, _: &[u8]) {}
+        fn verify(&mut self, _: &[u8], _: Option<&str>) -> Result<(), VerifyError> {
+            Err(VerifyError::Mismatch)
+        }
+    }
+
+    /// The status as `codec::status::encode_status_update` writes it from the details the
+    /// agent reports: the reference the direct writer must match byte for byte.
+    fn reference(msg: &StatusMsg, version: Version) -> Vec<u8> {
+        let text = |f: &dyn Fn(&mut Writer<'_>)| {
+            let mut b = [0u8; 96];
+            let mut w = Writer::new(&mut b);
+            f(&mut w);
+            let n = w.finish().expect("fits");
+            String::from_utf8(b[..n].to_vec()).expect("utf-8")
+        };
+        let hex = |v: u32| {
+            text(&|w| {
+                w.hex32(v);
+            })
+        };
+        let pairs: Vec<(&str, String)> = match msg.detail {
+            Detail::Progress {
+                done,
+                total,
+                file,
+                files,
+            } => {
+                let mut p = std::vec![(
+                    "receive",
+                    text(&|w| {
+                        w.u32(done).str("/").u32(total);
+                    })
+                )];
+                if files > 1 {
+                    let f = text(&|w| {
+                        w.u32(file as u32 + 1).str("/").u32(files as u32);
+                    });
+                    p.push(("file", f));
+                }
+                p
+            }
+            Detail::SelfTestReady => std::vec![
+                ("self_test", "ready".into()),
+                ("updatedBy", hex(version.to_u32()))
+            ],
+            Detail::SelfTestActive { updated_by } => std::vec![
+                ("self_test", "active".into()),
+                ("updatedBy", hex(updated_by))
+            ],
+            Detail::Succeeded { updated_by } => std::vec![
+                ("reason", std::format!("accepted v{version}")),
+                ("updatedBy", hex(updated_by))
+            ],
+            Detail::FilesDone { files } => {
+                std::vec![("reason", std::format!("accepted {files} file(s)"))]
+            }
+            Detail::Failed(r) => std::vec![(
+                "reason",
+                std::format!("{}: {}", reason_text(&r), hex(r.code()))
+            )],
+        };
+        let details: Vec<(&str, &str)> = pairs.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        let token = text(&|w| token_into(w, msg.token));
+        let update = StatusUpdate {
+            status: msg.status,
+            details: &details,
+            client_token: Some(&token),
+            expected_version: None,
+        };
+        let mut out = [0u8; 512];
+        let n = status::encode_status_update(&update, &mut out).expect("valid update");
+        out[..n].to_vec()
+    }
+
+    #[test]
+    fn statuses_match_the_codec() {
+        let version = Version::new(255, 7, 65535);
+        let (mut block, mut job, mut bitmap, mut url) =
+            ([0u8; 4096], [0u8; 4096], [0u8; 16], [0u8; 64]);
+        let buffers = Buffers {
+            block: &mut block,
+            job: &mut job,
+            bitmap: &mut bitmap,
+            url: &mut url,
+        };
+        let mut agent =
+            Agent::new(Config::new("thing", version), buffers, NoVerifier).expect("agent");
+        agent.slots[1].set("job-1_A");
+        let mut details = std::vec![
+            Detail::Progress {
+                done: 0,
+                total: 1,
+                file: 0,
+                files: 1
+            },
+            Detail::Progress {
+                done: u32::MAX,
+                total: u32::MAX,
+                file: 254,
+                files: 255
+            },
+            Detail::Progress {
+                done: 7,
+                total: 9,
+                file: 1,
+                files: 2
+            },
+            Detail::SelfTestReady,
+            Detail::SelfTestActive { updated_by: 0 },
+            Detail::SelfTestActive {
+                updated_by: u32::MAX
+            },
+            Detail::Succeeded {
+                updated_by: 0x0102_0003
+            },
+            Detail::FilesDone { files: 3 },
+        ];
+        for r in [
+            FailReason::BadJobDocument(JobError::Missing("files")),
+            FailReason::UnsupportedProtocol,
+            FailReason::FileTooLarge,
+            FailReason::MissingSignature,
+            FailReason::Signature(VerifyError::Mismatch),
+            FailReason::Platform(PalError::Other(u32::MAX)),
+            FailReason::Platform(PalError::Flash),
+            FailReason::RetriesExhausted,
+            FailReason::StreamRejected,
+            FailReason::HttpError(u16::MAX),
+            FailReason::UserAbort,
+            FailReason::SelfTestRejected,
+            FailReason::SelfTestTimeout,
+            FailReason::DowngradeRefused,
+            FailReason::SameVersion,
+            FailReason::RolledBack,
+            FailReason::SecurityEpochTooLow,
+            FailReason::ImageStateMismatch,
+            FailReason::CustomJobUnsupported,
+            FailReason::Superseded,
+        ] {
+            details.push(Detail::Failed(r));
+        }
+        let statuses = [
+            ExecutionStatus::InProgress,
+            ExecutionStatus::Succeeded,
+            ExecutionStatus::Failed,
+        ];
+        for (i, detail) in details.into_iter().enumerate() {
+            for (k, status) in statuses.into_iter().enumerate() {
+                let token = [0, 1, 42, u32::MAX][(i + k) % 4];
+                let msg = StatusMsg {
+                    slot: 1,
+                    status,
+                    detail,
+                    token,
+                    qos: QoS::AtLeastOnce,
+                };
+                let expected = reference(&msg, version);
+                match agent.render(Pending::Status(msg)) {
+                    Action::Publish {
+                        topic,
+                        payload,
+                        qos,
+                    } => {
+                        assert_eq!(topic, "$aws/things/thing/jobs/job-1_A/update");
+                        assert_eq!(
+                            payload,
+                            &expected[..],
+                            "{:?}",
+                            String::from_utf8_lossy(&expected)
+                        );
+                        assert_eq!(qos, QoS::AtLeastOnce);
+                    }
+                    other => panic!("{other:?}"),
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn next_get_matches_the_codec() {
+        let (mut block, mut job, mut bitmap, mut url) =
+            ([0u8; 4096], [0u8; 4096], [0u8; 16], [0u8; 64]);
+        let buffers = Buffers {
+            block: &mut block,
+            job: &mut job,
+            bitmap: &mut bitmap,
+            url: &mut url,
+        };
+        let mut agent = Agent::new(
+            Config::new("thing", Version::new(1, 0, 0)),
+            buffers,
+            NoVerifier,
+        )
+        .expect("agent");
+        for token in [0, 9, 10, u32::MAX] {
+            let mut out = [0u8; 64];
+            let text = std::format!("ota-{token}");
+            let n = status::encode_next_get(&text, &mut out).expect("valid");
+            match agent.render(Pending::NextGet(token)) {
+                Action::Publish {
+                    topic,
+                    payload,
+                    qos,
+                } => {
+                    assert_eq!(topic, "$aws/things/thing/jobs/$next/get");
+                    assert_eq!(payload, &out[..n]);
+                    assert_eq!(qos, QoS::AtLeastOnce);
+                }
+                other => panic!("{other:?}"),
+            }
+        }
     }
 }
