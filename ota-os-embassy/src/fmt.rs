@@ -27,6 +27,7 @@ macro_rules! log_warn {
 }
 
 /// Marker that lets the no-logging expansion evaluate (and so "use") the arguments.
+#[allow(dead_code)]
 pub(crate) struct Discard;
 
 pub(crate) use {log_info, log_warn};

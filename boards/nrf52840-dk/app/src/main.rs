@@ -1,0 +1,316 @@
+//! AWS IoT OTA firmware for the nRF52840-DK.
+//!
+//! - Network: a WIZnet W5500 Ethernet module on SPI3 (embassy-net-wiznet, MACRAW) and
+//!   embassy-net with DHCP; the MQTT broker is reached over plain TCP (see README.md).
+//! - Flash: the DFU partition is the download slot and OTA_JOURNAL the resume journal
+//!   (ota-pal-flash), BOOTLOADER_STATE is embassy-boot's state (activation, `mark_booted`).
+//! - The agent runs in its own task (ota-os-embassy); this file is the application around it:
+//!   it activates verified images, runs the self-test of a new image and accepts it.
+#![no_std]
+#![no_main]
+
+use core::cell::RefCell;
+use defmt::{info, unwrap, warn};
+use embassy_boot_nrf::AlignedBuffer;
+use embassy_embedded_hal::flash::partition::BlockingPartition;
+use embassy_executor::Spawner;
+use embassy_futures::select::{Either, select};
+use embassy_net::{Ipv4Address, StackResources};
+use embassy_net_wiznet::chip::W5500;
+use embassy_nrf::gpio::{Input, Level, Output, OutputDrive, Pull};
+use embassy_nrf::nvmc::Nvmc;
+use embassy_nrf::rng::Rng;
+use embassy_nrf::spim::{self, Spim};
+use embassy_nrf::wdt::{self, HaltConfig, SleepConfig, Watchdog, WatchdogHandle};
+use embassy_nrf::{bind_interrupts, peripherals};
+use embassy_sync::blocking_mutex::Mutex;
+use embassy_sync::blocking_mutex::raw::{CriticalSectionRawMutex, NoopRawMutex};
+use embassy_time::{Delay, Duration, Timer};
+use embedded_hal_bus::spi::ExclusiveDevice;
+use ota_core::verify::{P256Verifier, TrustedKey};
+use ota_core::{Buffers, Config};
+use ota_os_embassy::net::{Broker, TcpConnector};
+use ota_os_embassy::{
+    AgentSetup, AppCommand, Exit, Notification, OtaChannels, OtaTask, TaskBuffers, TaskConfig,
+};
+use ota_pal_flash::boot::embassy::EmbassyBoot;
+use static_cell::{ConstStaticCell, StaticCell};
+use {defmt_rtt as _, panic_probe as _};
+
+mod ota_config {
+    include!(concat!(env!("OUT_DIR"), "/ota_config.rs"));
+}
+
+bind_interrupts!(struct Irqs {
+    SPIM3 => spim::InterruptHandler<peripherals::SPI3>;
+});
+
+/// Watchdog period, as the bootloader started it (bootloader/src/main.rs).
+const WATCHDOG_TICKS: u32 = 20 * 32_768;
+/// The agent's block size (AWS's default stream block).
+const BLOCK: usize = 4096;
+
+type Nvm = Mutex<NoopRawMutex, RefCell<Nvmc<'static>>>;
+type Part = BlockingPartition<'static, NoopRawMutex, Nvmc<'static>>;
+type Pal = ota_pal_flash::Platform<Part, Part, EmbassyBoot<'static, Part>>;
+type Channels = OtaChannels<CriticalSectionRawMutex, 4, 8>;
+type Task = OtaTask<
+    'static,
+    P256Verifier<'static>,
+    Pal,
+    TcpConnector<'static>,
+    CriticalSectionRawMutex,
+    4,
+    8,
+>;
+type SpiDev = ExclusiveDevice<Spim<'static>, Output<'static>, Delay>;
+type EthRunner = embassy_net_wiznet::Runner<'static, W5500, SpiDev, Input<'static>, Output<'static>>;
+
+/// All of the agent's memory, in one static (no heap). See README.md, "RAM budget".
+struct OtaMemory {
+    block: [u8; BLOCK],
+    job: [u8; 4096],
+    bitmap: [u8; 64],
+    read: [u8; BLOCK],
+    mqtt_rx: [u8; 6 * 1024],
+    mqtt_tx: [u8; 4 * 1024],
+    socket_rx: [u8; 8 * 1024],
+    socket_tx: [u8; 2 * 1024],
+    state_word: AlignedBuffer<4>,
+}
+
+static OTA_MEMORY: ConstStaticCell<OtaMemory> = ConstStaticCell::new(OtaMemory {
+    block: [0; BLOCK],
+    job: [0; 4096],
+    bitmap: [0; 64],
+    read: [0; BLOCK],
+    mqtt_rx: [0; 6 * 1024],
+    mqtt_tx: [0; 4 * 1024],
+    socket_rx: [0; 8 * 1024],
+    socket_tx: [0; 2 * 1024],
+    state_word: AlignedBuffer([0; 4]),
+});
+static OTA_CHANNELS: Channels = OtaChannels::new();
+static OTA_TASK: StaticCell<Task> = StaticCell::new();
+static OTA_KEYS: StaticCell<[TrustedKey<'static>; 1]> = StaticCell::new();
+static NVMC: StaticCell<Nvm> = StaticCell::new();
+static ETH_STATE: StaticCell<embassy_net_wiznet::State<4, 4>> = StaticCell::new();
+static NET_RESOURCES: StaticCell<StackResources<3>> = StaticCell::new();
+
+unsafe extern "C" {
+    static __bootloader_state_start: u32;
+    static __bootloader_state_end: u32;
+    static __bootloader_dfu_start: u32;
+    static __bootloader_dfu_end: u32;
+    static __ota_journal_start: u32;
+    static __ota_journal_end: u32;
+    static __ota_active_len: u32;
+}
+
+/// A flash range from memory.x's symbols: (offset, length).
+fn region(start: &u32, end: &u32) -> (u32, u32) {
+    let s = start as *const u32 as u32;
+    let e = end as *const u32 as u32;
+    (s, e - s)
+}
+
+#[embassy_executor::task]
+async fn ota_task(task: &'static mut Task) -> ! {
+    let exit = task.run().await;
+    match exit {
+        Exit::Reset => info!("OTA: resetting into the new (or previous) image"),
+        Exit::BootState => warn!("OTA: bootloader state unreadable; resetting"),
+        _ => info!("OTA: stopped; resetting"),
+    }
+    // Let the last log lines out.
+    Timer::after(Duration::from_millis(100)).await;
+    cortex_m::peripheral::SCB::sys_reset()
+}
+
+#[embassy_executor::task]
+async fn eth_task(runner: EthRunner) -> ! {
+    runner.run().await
+}
+
+#[embassy_executor::task]
+async fn net_task(mut runner: embassy_net::Runner<'static, embassy_net_wiznet::Device<'static>>) -> ! {
+    runner.run().await
+}
+
+#[embassy_executor::task]
+async fn watchdog_task(mut handle: WatchdogHandle) -> ! {
+    loop {
+        handle.pet();
+        Timer::after(Duration::from_secs(5)).await;
+    }
+}
+
+#[embassy_executor::main]
+async fn main(spawner: Spawner) {
+    let p = embassy_nrf::init(Default::default());
+    info!("OTA firmware {} for {}", ota_config::VERSION.to_u32(), ota_config::THING_NAME);
+
+    // The bootloader started the watchdog; take it over with the same settings.
+    let mut wdt_config = wdt::Config::default();
+    wdt_config.timeout_ticks = WATCHDOG_TICKS;
+    wdt_config.action_during_sleep = SleepConfig::Run;
+    wdt_config.action_during_debug_halt = HaltConfig::Pause;
+    match Watchdog::try_new::<_, 1>(p.WDT, wdt_config) {
+        Ok((_wdt, [handle])) => spawner.spawn(unwrap!(watchdog_task(handle))),
+        Err(_) => warn!("watchdog runs with another configuration: no petting (it will reset)"),
+    }
+
+    let mut rng = Rng::new_blocking(p.RNG);
+    let seed = rng.blocking_next_u64();
+
+    // W5500 on SPI3: SCK P1.15, MISO P1.14, MOSI P1.13, CS P1.12, INT P1.11, RST P1.10
+    // (Arduino header D13, D12, D11, D10, D9, D8).
+    let mut spi_config = spim::Config::default();
+    spi_config.frequency = spim::Frequency::M8;
+    let spi = Spim::new(p.SPI3, Irqs, p.P1_15, p.P1_14, p.P1_13, spi_config);
+    let cs = Output::new(p.P1_12, Level::High, OutputDrive::Standard);
+    let spi = unwrap!(ExclusiveDevice::new(spi, cs, Delay));
+    let int = Input::new(p.P1_11, Pull::Up);
+    let reset = Output::new(p.P1_10, Level::High, OutputDrive::Standard);
+    let mut mac = [0x02, 0, 0, 0, 0, 0];
+    rng.blocking_fill_bytes(&mut mac[1..]);
+    let (device, eth_runner) = unwrap!(
+        embassy_net_wiznet::new(mac, ETH_STATE.init(embassy_net_wiznet::State::new()), spi, int, reset)
+            .await
+            .ok()
+    );
+    spawner.spawn(unwrap!(eth_task(eth_runner)));
+    let (stack, net_runner) = embassy_net::new(
+        device,
+        embassy_net::Config::dhcpv4(Default::default()),
+        NET_RESOURCES.init(StackResources::new()),
+        seed,
+    );
+    spawner.spawn(unwrap!(net_task(net_runner)));
+
+    // Flash: one NVMC shared by the DFU slot, the journal and embassy-boot's state.
+    let nvmc: &'static Nvm = NVMC.init(Mutex::new(RefCell::new(Nvmc::new(p.NVMC))));
+    // SAFETY: the symbols are defined by memory.x; only their addresses are used.
+    let (state, dfu, journal, active_len) = unsafe {
+        (
+            region(&__bootloader_state_start, &__bootloader_state_end),
+            region(&__bootloader_dfu_start, &__bootloader_dfu_end),
+            region(&__ota_journal_start, &__ota_journal_end),
+            &__ota_active_len as *const u32 as u32,
+        )
+    };
+    let mem = OTA_MEMORY.take();
+    let boot = unwrap!(EmbassyBoot::new(
+        BlockingPartition::new(nvmc, state.0, state.1),
+        &mut mem.state_word.0,
+        active_len,
+    )
+    .ok());
+    let platform: Pal = unwrap!(ota_pal_flash::Platform::new(
+        BlockingPartition::new(nvmc, dfu.0, dfu.1),
+        BlockingPartition::new(nvmc, journal.0, journal.1),
+        boot,
+        ota_pal_flash::Config::new(),
+    )
+    .ok());
+
+    let broker = match ota_config::BROKER_IP {
+        Some([a, b, c, d]) => Broker::Addr((Ipv4Address::new(a, b, c, d), ota_config::BROKER_PORT).into()),
+        None => Broker::Host(ota_config::BROKER_HOST, ota_config::BROKER_PORT),
+    };
+    let connector = TcpConnector::new(stack, broker, &mut mem.socket_rx, &mut mem.socket_tx);
+
+    let key = unwrap!(p256::ecdsa::VerifyingKey::from_sec1_bytes(&ota_config::SIGNER_PUBKEY).ok());
+    let keys = OTA_KEYS.init([TrustedKey { name: None, key }]);
+    let mut config = Config::new(ota_config::THING_NAME, ota_config::VERSION);
+    config.block_size = BLOCK as u32;
+    config.http_enabled = false; // this build has no HTTP client (MQTT streams only)
+    let agent = AgentSetup {
+        config,
+        buffers: Buffers {
+            block: &mut mem.block,
+            job: &mut mem.job,
+            bitmap: &mut mem.bitmap,
+            url: &mut [],
+        },
+        verifier: P256Verifier::new(keys),
+    };
+    let task = unwrap!(
+        OtaTask::new(
+            agent,
+            platform,
+            connector,
+            &OTA_CHANNELS,
+            TaskBuffers {
+                mqtt_rx: &mut mem.mqtt_rx,
+                mqtt_tx: &mut mem.mqtt_tx,
+                read: &mut mem.read,
+            },
+            TaskConfig::new(seed ^ 0x5EED),
+        )
+        .ok()
+    );
+    spawner.spawn(unwrap!(ota_task(OTA_TASK.init(task))));
+
+    application(stack).await
+}
+
+/// The product's side: react to the agent's notifications.
+async fn application(stack: embassy_net::Stack<'static>) -> ! {
+    let mut reports = 0u32;
+    loop {
+        match select(OTA_CHANNELS.notification(), OTA_CHANNELS.report.wait()).await {
+            Either::First(n) => on_notification(n, stack).await,
+            Either::Second(r) => {
+                reports += 1;
+                if reports % 10 == 1 {
+                    info!(
+                        "OTA {} link={} received={} processed={} dropped={} connects={}",
+                        r.state.as_str(),
+                        r.link_up,
+                        r.agent.received,
+                        r.agent.processed,
+                        r.agent.dropped,
+                        r.task.connects
+                    );
+                }
+            }
+        }
+    }
+}
+
+async fn on_notification(n: Notification, stack: embassy_net::Stack<'static>) {
+    match n {
+        Notification::ReceivedJob { job_id, resumed, .. } => {
+            info!("OTA job {} (resumed: {})", job_id.as_str(), resumed)
+        }
+        Notification::Progress { blocks_done, blocks_total, .. } => {
+            info!("OTA progress {}/{}", blocks_done, blocks_total)
+        }
+        Notification::ReadyToActivate { job_id } => {
+            info!("OTA job {}: image verified, rebooting into it", job_id.as_str());
+            OTA_CHANNELS.command(AppCommand::Activate).await;
+        }
+        Notification::StartSelfTest { job_id } => {
+            info!("OTA job {}: new image on trial, self-test", job_id.as_str());
+            // The self-test of this firmware: the network came up and stays up for 5 s.
+            // (A product checks its own peripherals here.)
+            Timer::after(Duration::from_secs(5)).await;
+            let verdict = if stack.is_config_up() {
+                AppCommand::Accept
+            } else {
+                AppCommand::Reject
+            };
+            OTA_CHANNELS.command(verdict).await;
+        }
+        Notification::Accepted { job_id } => info!("OTA job {}: committed", job_id.as_str()),
+        Notification::Failed { job_id, reason } => {
+            warn!("OTA job {} failed: {}", job_id.as_str(), reason.code())
+        }
+        Notification::SelfTestFailed { job_id, .. } => {
+            warn!("OTA job {}: self-test failed, rolling back", job_id.as_str())
+        }
+        Notification::Link(up) => info!("MQTT link {}", if up { "up" } else { "down" }),
+        _ => {}
+    }
+}
