@@ -1,0 +1,289 @@
+//! AWS IoT OTA firmware for ESP32-C3.
+//!
+//! - Network: Wi-Fi station (esp-radio) and embassy-net with DHCP; the MQTT broker is reached
+//!   over plain TCP (see README.md).
+//! - Flash (esp-storage): the OTA app slot that is not running is the download slot, the
+//!   `otajrnl` partition the resume journal (ota-pal-flash); `otadata` selects the image the
+//!   ESP-IDF bootloader starts (activation, commit, rollback).
+//! - The agent runs in its own task (ota-os-embassy); this file is the application around it.
+//!
+//! Memory: the agent and its buffers are statics (no heap). The Wi-Fi driver needs a heap
+//! (esp-alloc); it is the only user of it.
+#![no_std]
+#![no_main]
+
+use core::cell::RefCell;
+use embassy_executor::Spawner;
+use embassy_futures::select::{Either, select};
+use embassy_net::{Ipv4Address, StackResources};
+use embassy_sync::blocking_mutex::raw::CriticalSectionRawMutex;
+use embassy_time::{Duration, Timer};
+use esp_hal::clock::CpuClock;
+use esp_hal::rng::Rng;
+use esp_hal::timer::timg::TimerGroup;
+use esp_radio::wifi::sta::StationConfig;
+use esp_radio::wifi::{AuthenticationMethodConfig, Config as WifiConfig, Interface, WifiController};
+use esp_storage::FlashStorage;
+use log::{info, warn};
+use ota_core::verify::{P256Verifier, TrustedKey};
+use ota_core::{Buffers, Config};
+use ota_os_embassy::net::{Broker, TcpConnector};
+use ota_os_embassy::{
+    AgentSetup, AppCommand, Exit, Notification, OtaChannels, OtaTask, TaskBuffers, TaskConfig,
+};
+use ota_pal_flash::Partition;
+use ota_pal_flash::boot::esp::EspIdfBoot;
+use static_cell::{ConstStaticCell, StaticCell};
+use {esp_backtrace as _, esp_println as _};
+
+mod ota_config {
+    include!(concat!(env!("OUT_DIR"), "/ota_config.rs"));
+}
+
+// The ESP-IDF 2nd-stage bootloader reads this descriptor; its version is the one the agent
+// reports (`updatedBy`, self-test checks).
+esp_bootloader_esp_idf::esp_app_desc!(
+    ota_config::VERSION_STR,
+    env!("CARGO_PKG_NAME"),
+    esp_bootloader_esp_idf::BUILD_TIME,
+    esp_bootloader_esp_idf::BUILD_DATE,
+    esp_bootloader_esp_idf::ESP_IDF_COMPATIBLE_VERSION,
+    esp_bootloader_esp_idf::MMU_PAGE_SIZE,
+    0,
+    u16::MAX,
+    esp_bootloader_esp_idf::SECURE_VERSION
+);
+
+/// The agent's block size (AWS's default stream block).
+const BLOCK: usize = 4096;
+/// The journal partition (`otajrnl` in partitions.csv).
+const JOURNAL_OFFSET: u32 = 0x3D_0000;
+/// Its size.
+const JOURNAL_LEN: u32 = 0x1_0000;
+
+type Flash = RefCell<FlashStorage<'static>>;
+type Part = Partition<'static, FlashStorage<'static>>;
+type Pal = ota_pal_flash::Platform<Part, Part, EspIdfBoot<'static, 'static>>;
+type Channels = OtaChannels<CriticalSectionRawMutex, 4, 8>;
+type Task = OtaTask<
+    'static,
+    P256Verifier<'static>,
+    Pal,
+    TcpConnector<'static>,
+    CriticalSectionRawMutex,
+    4,
+    8,
+>;
+
+/// All of the agent's memory, in one static. See README.md, "RAM budget".
+struct OtaMemory {
+    block: [u8; BLOCK],
+    job: [u8; 4096],
+    bitmap: [u8; 64],
+    read: [u8; BLOCK],
+    mqtt_rx: [u8; 6 * 1024],
+    mqtt_tx: [u8; 4 * 1024],
+    socket_rx: [u8; 8 * 1024],
+    socket_tx: [u8; 2 * 1024],
+}
+
+static OTA_MEMORY: ConstStaticCell<OtaMemory> = ConstStaticCell::new(OtaMemory {
+    block: [0; BLOCK],
+    job: [0; 4096],
+    bitmap: [0; 64],
+    read: [0; BLOCK],
+    mqtt_rx: [0; 6 * 1024],
+    mqtt_tx: [0; 4 * 1024],
+    socket_rx: [0; 8 * 1024],
+    socket_tx: [0; 2 * 1024],
+});
+static OTA_CHANNELS: Channels = OtaChannels::new();
+static OTA_TASK: StaticCell<Task> = StaticCell::new();
+static OTA_KEYS: StaticCell<[TrustedKey<'static>; 1]> = StaticCell::new();
+static FLASH: StaticCell<Flash> = StaticCell::new();
+static NET_RESOURCES: StaticCell<StackResources<3>> = StaticCell::new();
+
+#[embassy_executor::task]
+async fn ota_task(task: &'static mut Task) -> ! {
+    match task.run().await {
+        Exit::Reset => info!("OTA: resetting into the new (or previous) image"),
+        Exit::BootState => warn!("OTA: bootloader state unreadable; resetting"),
+        _ => info!("OTA: stopped; resetting"),
+    }
+    Timer::after(Duration::from_millis(100)).await;
+    esp_hal::system::software_reset()
+}
+
+#[embassy_executor::task]
+async fn net_task(mut runner: embassy_net::Runner<'static, Interface>) -> ! {
+    runner.run().await
+}
+
+/// Keeps the station associated: connect, wait for the loss, retry.
+#[embassy_executor::task]
+async fn wifi_task(mut controller: WifiController<'static>) -> ! {
+    loop {
+        match controller.connect_async().await {
+            Ok(_) => {
+                info!("Wi-Fi connected to {}", ota_config::WIFI_SSID);
+                let _ = controller.wait_for_disconnect_async().await;
+                warn!("Wi-Fi lost");
+            }
+            Err(e) => warn!("Wi-Fi connect failed: {e:?}"),
+        }
+        Timer::after(Duration::from_secs(5)).await;
+    }
+}
+
+#[esp_rtos::main]
+async fn main(spawner: Spawner) -> ! {
+    esp_println::logger::init_logger_from_env();
+    let p = esp_hal::init(esp_hal::Config::default().with_cpu_clock(CpuClock::max()));
+    // The Wi-Fi driver's heap (the agent uses none).
+    esp_alloc::heap_allocator!(#[esp_hal::ram(reclaimed)] size: 64 * 1024);
+    esp_alloc::heap_allocator!(size: 16 * 1024);
+
+    let timg0 = TimerGroup::new(p.TIMG0);
+    esp_rtos::start(timg0.timer0, p.FROM_CPU_INTR0);
+    info!(
+        "OTA firmware {} for {}",
+        ota_config::VERSION_STR,
+        ota_config::THING_NAME
+    );
+
+    let rng = Rng::new();
+    let seed = (u64::from(rng.random()) << 32) | u64::from(rng.random());
+
+    // Wi-Fi station and the IP stack.
+    let mut controller = WifiController::new(p.WIFI, Default::default()).expect("Wi-Fi init");
+    let auth = if ota_config::WIFI_PASSWORD.is_empty() {
+        AuthenticationMethodConfig::Open
+    } else {
+        AuthenticationMethodConfig::Wpa2Personal(
+            ota_config::WIFI_PASSWORD.try_into().expect("password"),
+        )
+    };
+    let station = StationConfig::default()
+        .with_ssid(ota_config::WIFI_SSID.try_into().expect("SSID"))
+        .with_authentication(auth);
+    controller
+        .set_config(&WifiConfig::Station(station))
+        .expect("Wi-Fi config");
+    spawner.spawn(wifi_task(controller).expect("task"));
+    let (stack, net_runner) = embassy_net::new(
+        Interface::station(),
+        embassy_net::Config::dhcpv4(Default::default()),
+        NET_RESOURCES.init(StackResources::new()),
+        seed,
+    );
+    spawner.spawn(net_task(net_runner).expect("task"));
+
+    // Flash: the download slot is the OTA app partition otadata does not select.
+    let flash: &'static Flash = FLASH.init(RefCell::new(FlashStorage::new(p.FLASH)));
+    let mut boot = EspIdfBoot::new(flash);
+    let (slot_offset, slot_len) = boot.download_partition().expect("partition table");
+    let platform: Pal = ota_pal_flash::Platform::new(
+        Partition::new(flash, slot_offset, slot_len),
+        Partition::new(flash, JOURNAL_OFFSET, JOURNAL_LEN),
+        boot,
+        ota_pal_flash::Config::new(),
+    )
+    .expect("platform");
+
+    let mem = OTA_MEMORY.take();
+    let broker = match ota_config::BROKER_IP {
+        Some([a, b, c, d]) => Broker::Addr(
+            (Ipv4Address::new(a, b, c, d), ota_config::BROKER_PORT).into(),
+        ),
+        None => Broker::Host(ota_config::BROKER_HOST, ota_config::BROKER_PORT),
+    };
+    let connector = TcpConnector::new(stack, broker, &mut mem.socket_rx, &mut mem.socket_tx);
+
+    let key = p256::ecdsa::VerifyingKey::from_sec1_bytes(&ota_config::SIGNER_PUBKEY)
+        .expect("signer key");
+    let keys = OTA_KEYS.init([TrustedKey { name: None, key }]);
+    let mut config = Config::new(ota_config::THING_NAME, ota_config::VERSION);
+    config.block_size = BLOCK as u32;
+    config.http_enabled = false; // this build has no HTTP client (MQTT streams only)
+    let agent = AgentSetup {
+        config,
+        buffers: Buffers {
+            block: &mut mem.block,
+            job: &mut mem.job,
+            bitmap: &mut mem.bitmap,
+            url: &mut [],
+        },
+        verifier: P256Verifier::new(keys),
+    };
+    let task = OtaTask::new(
+        agent,
+        platform,
+        connector,
+        &OTA_CHANNELS,
+        TaskBuffers {
+            mqtt_rx: &mut mem.mqtt_rx,
+            mqtt_tx: &mut mem.mqtt_tx,
+            read: &mut mem.read,
+        },
+        TaskConfig::new(seed ^ 0x5EED),
+    )
+    .expect("OTA setup");
+    spawner.spawn(ota_task(OTA_TASK.init(task)).expect("task"));
+
+    application(stack).await
+}
+
+/// The product's side: react to the agent's notifications.
+async fn application(stack: embassy_net::Stack<'static>) -> ! {
+    let mut reports = 0u32;
+    loop {
+        match select(OTA_CHANNELS.notification(), OTA_CHANNELS.report.wait()).await {
+            Either::First(n) => on_notification(n, stack).await,
+            Either::Second(r) => {
+                reports += 1;
+                if reports % 10 == 1 {
+                    info!(
+                        "OTA {} link={} received={} processed={} dropped={} connects={}",
+                        r.state, r.link_up, r.agent.received, r.agent.processed, r.agent.dropped,
+                        r.task.connects
+                    );
+                }
+            }
+        }
+    }
+}
+
+async fn on_notification(n: Notification, stack: embassy_net::Stack<'static>) {
+    match n {
+        Notification::ReceivedJob {
+            job_id, resumed, ..
+        } => info!("OTA job {job_id} (resumed: {resumed})"),
+        Notification::Progress {
+            blocks_done,
+            blocks_total,
+            ..
+        } => info!("OTA progress {blocks_done}/{blocks_total}"),
+        Notification::ReadyToActivate { job_id } => {
+            info!("OTA job {job_id}: image verified, rebooting into it");
+            OTA_CHANNELS.command(AppCommand::Activate).await;
+        }
+        Notification::StartSelfTest { job_id } => {
+            info!("OTA job {job_id}: new image on trial, self-test");
+            // The self-test of this firmware: the network came up and stays up for 5 s.
+            Timer::after(Duration::from_secs(5)).await;
+            let verdict = if stack.is_config_up() {
+                AppCommand::Accept
+            } else {
+                AppCommand::Reject
+            };
+            OTA_CHANNELS.command(verdict).await;
+        }
+        Notification::Accepted { job_id } => info!("OTA job {job_id}: committed"),
+        Notification::Failed { job_id, reason } => warn!("OTA job {job_id} failed: {reason}"),
+        Notification::SelfTestFailed { job_id, reason } => {
+            warn!("OTA job {job_id}: self-test failed ({reason}), rolling back")
+        }
+        Notification::Link(up) => info!("MQTT link {}", if up { "up" } else { "down" }),
+        _ => {}
+    }
+}
