@@ -117,28 +117,24 @@ pub fn encode_get_stream_request(
 /// `f` and `l` are required; AWS documents `c` and `o` as optional, so a missing `c` decodes
 /// as `""` and a missing `o` as `0`. Other keys (such as the stream version `s`) are skipped.
 pub fn decode_get_stream_request(input: &[u8]) -> Result<GetStreamRequest<'_>, CborError> {
-    let mut c = None;
-    let mut f = None;
-    let mut l = None;
-    let mut o = None;
-    let mut b = None;
-    let mut n = None;
-    for_each_entry(input, |key, r| match key {
-        b"c" => put(&mut c, "c", r.text("c")?),
-        b"f" => put(&mut f, "f", r.uint("f")?),
-        b"l" => put(&mut l, "l", r.uint("l")?),
-        b"o" => put(&mut o, "o", r.uint("o")?),
-        b"b" => put(&mut b, "b", r.bytes("b")?),
-        b"n" => put(&mut n, "n", r.uint("n")?),
-        _ => Ok(false),
-    })?;
+    const KEYS: [(&str, Kind); 6] = [
+        ("c", Kind::Text),
+        ("f", Kind::Uint),
+        ("l", Kind::Uint),
+        ("o", Kind::Uint),
+        ("b", Kind::Bytes),
+        ("n", Kind::Uint),
+    ];
+    let mut v = [Field::Absent; 6];
+    decode_map(input, &KEYS, &mut v)?;
+    let [c, f, l, o, b, n] = v;
     Ok(GetStreamRequest {
-        client_token: c.unwrap_or(""),
-        file_id: f.ok_or(CborError::Missing("f"))?,
-        block_size: l.ok_or(CborError::Missing("l"))?,
-        block_offset: o.unwrap_or(0),
-        bitmap: b,
-        num_blocks: n,
+        client_token: c.text().unwrap_or(""),
+        file_id: f.uint().ok_or(CborError::Missing("f"))?,
+        block_size: l.uint().ok_or(CborError::Missing("l"))?,
+        block_offset: o.uint().unwrap_or(0),
+        bitmap: b.bytes(),
+        num_blocks: n.uint(),
     })
 }
 
@@ -157,22 +153,20 @@ pub struct DataBlock<'a> {
 
 /// Decodes a data block. All four keys are required.
 pub fn decode_data_block(input: &[u8]) -> Result<DataBlock<'_>, CborError> {
-    let mut f = None;
-    let mut i = None;
-    let mut l = None;
-    let mut p = None;
-    for_each_entry(input, |key, r| match key {
-        b"f" => put(&mut f, "f", r.uint("f")?),
-        b"i" => put(&mut i, "i", r.uint("i")?),
-        b"l" => put(&mut l, "l", r.uint("l")?),
-        b"p" => put(&mut p, "p", r.bytes("p")?),
-        _ => Ok(false),
-    })?;
+    const KEYS: [(&str, Kind); 4] = [
+        ("f", Kind::Uint),
+        ("i", Kind::Uint),
+        ("l", Kind::Uint),
+        ("p", Kind::Bytes),
+    ];
+    let mut v = [Field::Absent; 4];
+    decode_map(input, &KEYS, &mut v)?;
+    let [f, i, l, p] = v;
     Ok(DataBlock {
-        file_id: f.ok_or(CborError::Missing("f"))?,
-        block_id: i.ok_or(CborError::Missing("i"))?,
-        block_size: l.ok_or(CborError::Missing("l"))?,
-        payload: p.ok_or(CborError::Missing("p"))?,
+        file_id: f.uint().ok_or(CborError::Missing("f"))?,
+        block_id: i.uint().ok_or(CborError::Missing("i"))?,
+        block_size: l.uint().ok_or(CborError::Missing("l"))?,
+        payload: p.bytes().ok_or(CborError::Missing("p"))?,
     })
 }
 
@@ -204,19 +198,14 @@ pub struct StreamError<'a> {
 
 /// Decodes a rejected-request error. Only `o` is required.
 pub fn decode_stream_error(input: &[u8]) -> Result<StreamError<'_>, CborError> {
-    let mut o = None;
-    let mut m = None;
-    let mut c = None;
-    for_each_entry(input, |key, r| match key {
-        b"o" => put(&mut o, "o", r.text("o")?),
-        b"m" => put(&mut m, "m", r.text("m")?),
-        b"c" => put(&mut c, "c", r.text("c")?),
-        _ => Ok(false),
-    })?;
+    const KEYS: [(&str, Kind); 3] = [("o", Kind::Text), ("m", Kind::Text), ("c", Kind::Text)];
+    let mut v = [Field::Absent; 3];
+    decode_map(input, &KEYS, &mut v)?;
+    let [o, m, c] = v;
     Ok(StreamError {
-        code: o.ok_or(CborError::Missing("o"))?,
-        message: m,
-        client_token: c,
+        code: o.text().ok_or(CborError::Missing("o"))?,
+        message: m.text(),
+        client_token: c.text(),
     })
 }
 
@@ -472,12 +461,52 @@ impl<'a> Reader<'a> {
     }
 }
 
-/// Walks the top-level map of `input`. `known` is called for each definite text key with the
-/// reader positioned on the value; it returns `Ok(true)` if it consumed the value, `Ok(false)`
-/// to have the value skipped.
-fn for_each_entry<'a>(
+/// The CBOR type a known key must hold.
+#[derive(Clone, Copy)]
+enum Kind {
+    Uint,
+    Bytes,
+    Text,
+}
+
+/// A known key's value, once read.
+#[derive(Clone, Copy)]
+enum Field<'a> {
+    Absent,
+    Uint(u32),
+    Bytes(&'a [u8]),
+    Text(&'a str),
+}
+
+impl<'a> Field<'a> {
+    fn uint(self) -> Option<u32> {
+        match self {
+            Self::Uint(v) => Some(v),
+            _ => None,
+        }
+    }
+    fn bytes(self) -> Option<&'a [u8]> {
+        match self {
+            Self::Bytes(b) => Some(b),
+            _ => None,
+        }
+    }
+    fn text(self) -> Option<&'a str> {
+        match self {
+            Self::Text(t) => Some(t),
+            _ => None,
+        }
+    }
+}
+
+/// Walks the top-level map of `input`, reading the value of each definite text key named in
+/// `keys` (as its [`Kind`], into the same index of `out`) and skipping every other entry. A
+/// known key's value is read before its repetition is refused, in document order. One
+/// non-generic walker serves every decoder (no per-message copy of it in flash).
+fn decode_map<'a>(
     input: &'a [u8],
-    mut known: impl FnMut(&'a [u8], &mut Reader<'a>) -> Result<bool, CborError>,
+    keys: &[(&'static str, Kind)],
+    out: &mut [Field<'a>],
 ) -> Result<(), CborError> {
     let mut r = Reader { buf: input, pos: 0 };
     let h = r.head()?;
@@ -497,22 +526,35 @@ fn for_each_entry<'a>(
             }
         }
         let key_start = r.pos;
-        let handled = match r.head()? {
+        let known = match r.head()? {
             Head {
                 major: MAJOR_TEXT,
                 arg: Some(n),
             } => {
                 let key = r.take(n)?;
-                known(key, &mut r)?
+                keys.iter()
+                    .zip(out.iter_mut())
+                    .find(|((name, _), _)| name.as_bytes() == key)
             }
             _ => {
                 r.pos = key_start;
                 r.skip_item()?;
-                false
+                None
             }
         };
-        if !handled {
-            r.skip_item()?;
+        match known {
+            Some((&(name, kind), slot)) => {
+                let value = match kind {
+                    Kind::Uint => Field::Uint(r.uint(name)?),
+                    Kind::Bytes => Field::Bytes(r.bytes(name)?),
+                    Kind::Text => Field::Text(r.text(name)?),
+                };
+                if !matches!(slot, Field::Absent) {
+                    return Err(CborError::DuplicateKey(name));
+                }
+                *slot = value;
+            }
+            None => r.skip_item()?,
         }
     }
     if r.pos == input.len() {
@@ -520,15 +562,6 @@ fn for_each_entry<'a>(
     } else {
         Err(CborError::TrailingData)
     }
-}
-
-/// Stores a known key's value, refusing a second occurrence. Always `Ok(true)`: consumed.
-fn put<T>(slot: &mut Option<T>, key: &'static str, value: T) -> Result<bool, CborError> {
-    if slot.is_some() {
-        return Err(CborError::DuplicateKey(key));
-    }
-    *slot = Some(value);
-    Ok(true)
 }
 
 // ---------------------------------------------------------------------------------------------
