@@ -15,6 +15,9 @@ use embassy_nrf::nvmc::Nvmc;
 use embassy_nrf::wdt::{self, HaltConfig, SleepConfig};
 use embassy_sync::blocking_mutex::Mutex;
 use embassy_sync::blocking_mutex::raw::NoopRawMutex;
+// Logs over RTT; a panic (a failed swap) halts until the watchdog resets the chip, and the
+// swap resumes where it stopped.
+use {defmt_rtt as _, panic_probe as _};
 
 /// Watchdog period: 20 s of 32.768 kHz ticks. The application takes the running watchdog over
 /// with exactly this configuration (app/src/main.rs, `WATCHDOG_TICKS`).
@@ -39,12 +42,4 @@ fn main() -> ! {
     // SAFETY: ACTIVE holds an application linked at `active_offset` (app/memory.x); `load`
     // sets VTOR and the stack pointer from its vector table and jumps to its reset handler.
     unsafe { bl.load(active_offset) }
-}
-
-/// A failed swap (flash error) ends here; the watchdog resets the chip and the swap resumes.
-#[panic_handler]
-fn panic(_: &core::panic::PanicInfo<'_>) -> ! {
-    loop {
-        cortex_m::asm::wfe();
-    }
 }
