@@ -98,7 +98,7 @@ impl DeviceOptions {
             http: true,
             self_test_timeout: Duration::from_secs(30),
             request_timeout: Duration::from_secs(5),
-            slot_len: 4 << 20,
+            slot_len: 2 << 20,
             keepalive_s: 30,
             backoff_initial: Duration::from_millis(200),
         }

@@ -10,8 +10,10 @@
 pub mod broker;
 pub mod cloud;
 pub mod demo;
+pub mod fleet;
 pub mod device;
 pub mod image;
+pub mod serve;
 
 use std::sync::Arc;
 

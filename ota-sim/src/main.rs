@@ -73,6 +73,41 @@ enum Cmd {
         #[arg(long)]
         verbose: bool,
     },
+    /// The endpoint and the AWS side as a server, with an admin API.
+    Serve {
+        /// Embedded MQTT endpoint address.
+        #[arg(long, default_value = "127.0.0.1:1883")]
+        listen: std::net::SocketAddr,
+        /// Join this MQTT 5 broker as a client instead (mqtt://HOST:PORT).
+        #[arg(long)]
+        broker: Option<String>,
+        /// Presigned-URL HTTP server address.
+        #[arg(long, default_value = "127.0.0.1:8080")]
+        http: std::net::SocketAddr,
+        /// Admin API address.
+        #[arg(long, default_value = "127.0.0.1:8081")]
+        admin: std::net::SocketAddr,
+        /// Data directory (endpoints.json, job images).
+        #[arg(long)]
+        data: PathBuf,
+    },
+    /// Jobs on a running `ota-sim serve`.
+    Job {
+        #[command(subcommand)]
+        cmd: JobCmd,
+    },
+    /// N devices in one process updating from one endpoint: time, messages, peak memory.
+    Fleet {
+        #[arg(long)]
+        devices: usize,
+        #[arg(long, default_value_t = 64 * 1024)]
+        size: usize,
+        #[arg(long, value_enum, default_value = "mqtt")]
+        protocol: Proto,
+        /// Give up after this many seconds.
+        #[arg(long, default_value_t = 600)]
+        timeout: u64,
+    },
     /// One JSON object: running_version, running_image_sha256, image_state, boots.
     DeviceStatus {
         #[arg(long)]
@@ -102,6 +137,90 @@ enum Cmd {
         #[arg(long)]
         out: PathBuf,
     },
+}
+
+#[derive(Subcommand)]
+enum JobCmd {
+    /// Creates an OTA job (stream and/or presigned object, signed image).
+    Create {
+        /// Admin API URL (http://HOST:PORT).
+        #[arg(long)]
+        admin: String,
+        #[arg(long, required = true)]
+        thing: Vec<String>,
+        #[arg(long)]
+        image: PathBuf,
+        #[arg(long)]
+        job_id: String,
+        /// mqtt, http, or both (MQTT preferred).
+        #[arg(long, default_value = "mqtt")]
+        protocol: String,
+        /// Sign with this key (PKCS#8 PEM).
+        #[arg(long, conflicts_with_all = ["signature", "unsigned"])]
+        key: Option<PathBuf>,
+        /// Use this base64 value as the signature.
+        #[arg(long, conflicts_with = "unsigned")]
+        signature: Option<String>,
+        /// No signature at all.
+        #[arg(long)]
+        unsigned: bool,
+        #[arg(long)]
+        certfile: Option<String>,
+        /// Lifetime of the presigned URL (seconds).
+        #[arg(long)]
+        presign_expiry: Option<u64>,
+    },
+    /// Prints the execution's status and history as JSON.
+    Status {
+        #[arg(long)]
+        admin: String,
+        #[arg(long)]
+        job_id: String,
+        #[arg(long)]
+        thing: String,
+    },
+    /// Cancels a job (force: IN_PROGRESS executions too).
+    Cancel {
+        #[arg(long)]
+        admin: String,
+        #[arg(long)]
+        job_id: String,
+        #[arg(long)]
+        force: bool,
+    },
+}
+
+async fn job_cmd(cmd: JobCmd) -> Result<bool, String> {
+    use base64::Engine;
+    let (admin, method, path, body) = match cmd {
+        JobCmd::Create { admin, thing, image, job_id, protocol, key, signature, unsigned, certfile, presign_expiry } => {
+            let img = std::fs::read(&image).map_err(|e| format!("{}: {e}", image.display()))?;
+            let protocols: Vec<&str> = match protocol.as_str() {
+                "mqtt" => vec!["MQTT"],
+                "http" => vec!["HTTP"],
+                "both" => vec!["MQTT", "HTTP"],
+                p => return Err(format!("--protocol {p:?}: use mqtt, http or both")),
+            };
+            let sig = match (key, signature) {
+                (Some(k), _) => serde_json::json!({"key_pem": std::fs::read_to_string(&k).map_err(|e| format!("{}: {e}", k.display()))?}),
+                (None, Some(s)) => serde_json::json!({"raw": s}),
+                (None, None) if unsigned => serde_json::json!("none"),
+                (None, None) => return Err("give --key, --signature or --unsigned".into()),
+            };
+            let body = serde_json::json!({
+                "job_id": job_id, "targets": thing, "protocols": protocols, "signature": sig,
+                "image_b64": base64::engine::general_purpose::STANDARD.encode(&img),
+                "certfile": certfile, "presign_expiry_s": presign_expiry,
+            });
+            (admin, "POST", "jobs".to_string(), Some(body))
+        }
+        JobCmd::Status { admin, job_id, thing } => (admin, "GET", format!("jobs/{job_id}/things/{thing}"), None),
+        JobCmd::Cancel { admin, job_id, force } => (admin, "POST", format!("jobs/{job_id}/cancel?force={force}"), None),
+    };
+    let url = format!("{}/{path}", admin.trim_end_matches('/'));
+    let (status, v) = ota_sim::serve::admin_call(method, &url, body.as_ref()).await?;
+    println!("{v}");
+    Ok(status == 200)
 }
 
 fn parse_version(s: &str) -> Result<Version, String> {
@@ -173,6 +292,22 @@ async fn main_async(cli: Cli) -> Result<bool, String> {
             o.blocks_per_request = blocks_per_request;
             let r = ota_sim::demo::run(&o).await?;
             Ok(r.ok)
+        }
+        Cmd::Serve { listen, broker, http, admin, data } => {
+            let o = ota_sim::serve::ServeOptions { listen, broker, http, admin, data };
+            ota_sim::serve::run(&o).await.map(|()| true)
+        }
+        Cmd::Job { cmd } => job_cmd(cmd).await,
+        Cmd::Fleet { devices, size, protocol, timeout } => {
+            let mut o = ota_sim::fleet::FleetOptions::default();
+            o.devices = devices;
+            o.size = size;
+            o.protocol = match protocol {
+                Proto::Mqtt => Protocol::Mqtt,
+                Proto::Http => Protocol::Http,
+            };
+            o.timeout = Duration::from_secs(timeout);
+            ota_sim::fleet::run(&o).await
         }
         c @ Cmd::Device { .. } => device_cmd(c).await.map(|()| true),
         Cmd::DeviceStatus { state } => {
