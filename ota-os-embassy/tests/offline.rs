@@ -197,3 +197,50 @@ fn unreadable_boot_state_stops_the_task() {
     );
     assert_eq!(attempts.load(Ordering::Relaxed), 0);
 }
+
+/// The RAM budget of the task, measured: the task value (agent, MQTT session, platform,
+/// connector) and its `run` future (the state kept across awaits). The firmware keeps both in
+/// statics; the board builds report the same figures from their symbol tables.
+#[test]
+fn task_and_future_sizes_are_bounded() {
+    let channels: &'static Channels = Box::leak(Box::new(OtaChannels::new()));
+    let attempts: &'static AtomicU32 = Box::leak(Box::new(AtomicU32::new(0)));
+    let platform: &'static mut FakePlatform = Box::leak(Box::default());
+    let mut config = Config::new("dev-size", Version::new(1, 0, 0));
+    config.block_size = 1024;
+    config.blocks_per_request = 4;
+    let agent = AgentSetup {
+        config,
+        buffers: Buffers {
+            block: leak(1024),
+            job: leak(4096),
+            bitmap: leak(64),
+            url: leak(0),
+        },
+        verifier: P256Verifier::new(keys()),
+    };
+    let mut task = OtaTask::new(
+        agent,
+        platform,
+        Unreachable(attempts),
+        channels,
+        TaskBuffers {
+            mqtt_rx: leak(8 * 1024),
+            mqtt_tx: leak(4 * 1024),
+            read: leak(1024),
+        },
+        task_config(),
+    )
+    .expect("valid setup");
+    let agent_size = core::mem::size_of::<ota_core::Agent<'static, P256Verifier<'static>>>();
+    let task_size = core::mem::size_of_val(&task);
+    let future_size = core::mem::size_of_val(&task.run());
+    println!(
+        "size_of Agent = {agent_size} B, OtaTask = {task_size} B, run() future = {future_size} B"
+    );
+    assert!(task_size >= agent_size);
+    // The agent is ~2.4 KB; the task adds the session, the platform handle and counters.
+    assert!(task_size < agent_size + 2048, "task {task_size} B");
+    // The future holds the connection and the waiting state, not buffers.
+    assert!(future_size < 2048, "run() future {future_size} B");
+}
