@@ -243,6 +243,11 @@ impl<const WRITE: usize, const ERASE: usize, const READ: usize> MockFlash<WRITE,
         self.ops
     }
 
+    /// Bytes erased or programmed so far (the unit of [`Self::cut_after_bytes`]).
+    pub fn bytes_touched(&self) -> u64 {
+        self.bytes
+    }
+
     /// Counters.
     pub fn stats(&self) -> &MockStats {
         &self.stats

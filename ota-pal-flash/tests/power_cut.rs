@@ -9,7 +9,7 @@
 mod support;
 
 use ota_pal_flash::mock::{Keep, MockConfig};
-use support::{Mode, Script, SimRig, Truth, image, sweep};
+use support::{Mode, Script, SimRig, image, sweep, sweep_bytes};
 
 const KEEPS: [Keep; 2] = [Keep::Nothing, Keep::Half];
 
@@ -32,18 +32,10 @@ fn script(mode: Mode, block: usize, new_len: usize) -> Script {
     }
 }
 
-fn report(name: &str, points: u64, reference: &Truth) {
-    println!(
-        "{name}: {points} cut points covered ({} flash-op run, {} blocks written uncut)",
-        points / KEEPS.len() as u64,
-        reference.blocks_written
-    );
-}
-
 #[test]
 fn sweep_update_sim_bootloader() {
     let s = script(Mode::Accept, 512, 6000);
-    let (points, reference) = sweep(
+    let r = sweep(
         || {
             let rig = SimRig::<4, 1024, 1>::new(16 * 1024, 4 * 1024, mock());
             rig.install(&s.old);
@@ -54,13 +46,9 @@ fn sweep_update_sim_bootloader() {
         &KEEPS,
         1,
     );
-    assert!(reference.committed_new);
-    report(
-        "update (sim A/B, W=4, 1 KiB sectors, 512 B blocks)",
-        points,
-        &reference,
-    );
-    assert!(points > 100);
+    assert!(r.reference.committed_new);
+    r.print("update (sim A/B, W=4, 1 KiB sectors, 512 B blocks)");
+    assert!(r.points > 100);
 }
 
 #[test]
@@ -70,7 +58,7 @@ fn sweep_update_unaligned_blocks_wide_words() {
         persist_every: 2,
         ..script(Mode::Accept, 500, 4100)
     };
-    let (points, reference) = sweep(
+    let r = sweep(
         || {
             let mock = MockConfig {
                 max_programs: 3,
@@ -85,17 +73,13 @@ fn sweep_update_unaligned_blocks_wide_words() {
         &KEEPS,
         2,
     );
-    report(
-        "update (sim A/B, W=16, R=4, 2 KiB sectors, 500 B blocks)",
-        points,
-        &reference,
-    );
+    r.print("update (sim A/B, W=16, R=4, 2 KiB sectors, 500 B blocks)");
 }
 
 #[test]
 fn sweep_revert_sim_bootloader() {
     let s = script(Mode::Reject, 1024, 6000);
-    let (points, reference) = sweep(
+    let r = sweep(
         || {
             let rig = SimRig::<4, 1024, 1>::new(16 * 1024, 4 * 1024, mock());
             rig.install(&s.old);
@@ -106,8 +90,8 @@ fn sweep_revert_sim_bootloader() {
         &KEEPS,
         1,
     );
-    assert!(reference.saw_new_on_trial);
-    report("revert (sim A/B)", points, &reference);
+    assert!(r.reference.saw_new_on_trial);
+    r.print("revert (sim A/B)");
 }
 
 #[test]
@@ -117,7 +101,7 @@ fn sweep_commit_sim_bootloader() {
         stop_after_activate: true,
         ..script(Mode::Accept, 1024, 6000)
     };
-    let (points, reference) = sweep(
+    let r = sweep(
         || {
             let rig = SimRig::<4, 1024, 1>::new(16 * 1024, 4 * 1024, mock());
             rig.install(&s.old);
@@ -128,7 +112,7 @@ fn sweep_commit_sim_bootloader() {
         &KEEPS,
         1,
     );
-    report("commit (sim A/B)", points, &reference);
+    r.print("commit (sim A/B)");
 }
 
 #[cfg(feature = "embassy-boot")]
@@ -145,16 +129,16 @@ mod embassy {
     #[test]
     fn sweep_update_embassy_boot() {
         let s = script(Mode::Accept, 1024, 6000);
-        let (points, reference) = sweep(|| rig(&s), |_, _| {}, &s, &KEEPS, 1);
-        assert!(reference.committed_new);
-        report("update (embassy-boot swap)", points, &reference);
+        let r = sweep(|| rig(&s), |_, _| {}, &s, &KEEPS, 1);
+        assert!(r.reference.committed_new);
+        r.print("update (embassy-boot swap)");
     }
 
     #[test]
     fn sweep_revert_embassy_boot() {
         let s = script(Mode::Reject, 1024, 6000);
-        let (points, reference) = sweep(|| rig(&s), |_, _| {}, &s, &KEEPS, 1);
-        report("revert (embassy-boot swap)", points, &reference);
+        let r = sweep(|| rig(&s), |_, _| {}, &s, &KEEPS, 1);
+        r.print("revert (embassy-boot swap)");
     }
 
     #[test]
@@ -164,13 +148,35 @@ mod embassy {
             stop_after_activate: true,
             ..script(Mode::Accept, 1024, 6000)
         };
-        let (points, reference) = sweep(
+        let r = sweep(
             || rig(&s),
             |rig, truth| to_trial.run(rig, truth, 10),
             &s,
             &KEEPS,
             1,
         );
-        report("commit (embassy-boot swap)", points, &reference);
+        r.print("commit (embassy-boot swap)");
     }
+}
+
+#[test]
+fn sweep_update_every_37th_byte() {
+    // Cuts inside words, erases and journal items, at offsets the op sweep does not reach.
+    let s = Script {
+        persist_every: 2,
+        ..script(Mode::Accept, 512, 3000)
+    };
+    let r = sweep_bytes(
+        || {
+            let rig = SimRig::<4, 1024, 1>::new(8 * 1024, 4 * 1024, mock());
+            rig.install(&s.old);
+            rig
+        },
+        |_, _| {},
+        &s,
+        37,
+        1,
+    );
+    r.print("update, byte-level cuts every 37 bytes (sim A/B)");
+    assert!(r.points > 300);
 }

@@ -44,7 +44,9 @@ pub trait Rig {
     fn is_off(&self) -> bool;
     fn power_cycle(&self);
     fn cut_at(&self, op: u64, keep: Keep);
+    fn cut_after_bytes(&self, n: u64);
     fn ops(&self) -> u64;
+    fn bytes_touched(&self) -> u64;
     fn max_programs_seen(&self) -> u8;
 }
 
@@ -122,6 +124,14 @@ impl<const W: usize, const E: usize, const R: usize> Rig for SimRig<W, E, R> {
 
     fn ops(&self) -> u64 {
         self.chip.borrow().ops()
+    }
+
+    fn cut_after_bytes(&self, n: u64) {
+        self.chip.borrow_mut().cut_after_bytes(n);
+    }
+
+    fn bytes_touched(&self) -> u64 {
+        self.chip.borrow().bytes_touched()
     }
 
     fn max_programs_seen(&self) -> u8 {
@@ -231,6 +241,14 @@ pub mod embassy {
             self.chip.borrow().ops()
         }
 
+        fn cut_after_bytes(&self, n: u64) {
+            self.chip.borrow_mut().cut_after_bytes(n);
+        }
+
+        fn bytes_touched(&self) -> u64 {
+            self.chip.borrow().bytes_touched()
+        }
+
         fn max_programs_seen(&self) -> u8 {
             self.chip.borrow().stats().max_programs_seen
         }
@@ -247,6 +265,7 @@ pub enum Mode {
 }
 
 /// A scripted agent doing one update: what `ota-core` does, action for action.
+#[derive(Debug, Clone)]
 pub struct Script {
     pub old: Vec<u8>,
     pub new: Vec<u8>,
@@ -271,6 +290,8 @@ pub struct Truth {
     pub durable_rewrites: u32,
     /// Blocks fetched again after a power cut (not in the loaded record).
     pub refetched: u32,
+    /// Blocks of the new image written so far (by any session).
+    pub written: Vec<bool>,
     pub saw_new_on_trial: bool,
     pub committed_new: bool,
     pub cuts_seen: u32,
@@ -430,9 +451,9 @@ impl Script {
         let mut order: Vec<usize> = (0..n).filter(|b| !bitmap[*b]).collect();
         let mut rng = ChaCha8Rng::seed_from_u64(self.seed ^ truth.power_ons as u64);
         order.shuffle(&mut rng);
-        if truth.power_ons > 1 {
-            truth.refetched += order.len() as u32;
-        }
+        // Blocks written before the cut that the loaded record does not claim are fetched again.
+        truth.written.resize(n, false);
+        truth.refetched += (0..n).filter(|b| truth.written[*b] && !bitmap[*b]).count() as u32;
         for (i, b) in order.iter().enumerate() {
             if durable[*b] {
                 truth.durable_rewrites += 1;
@@ -444,6 +465,7 @@ impl Script {
                 data: &self.new[start..end]
             });
             truth.blocks_written += 1;
+            truth.written[*b] = true;
             bitmap[*b] = true;
             if (i + 1) % self.persist_every == 0 {
                 counter += 1;
@@ -484,30 +506,89 @@ impl Script {
     }
 }
 
-/// Sweeps a cut over every flash operation of `script` run from `setup`'s state: `keep`
-/// variants at each op. Returns the number of cut points covered.
+/// Results of a sweep.
+#[derive(Debug, Default)]
+pub struct Report {
+    /// Cut points covered.
+    pub points: u64,
+    /// The uncut run.
+    pub reference: Truth,
+    /// Blocks fetched again after a cut, summed over all cut points.
+    pub refetched_total: u64,
+    /// The most blocks one cut made the device fetch again.
+    pub refetched_max: u32,
+}
+
+impl Report {
+    pub fn print(&self, name: &str) {
+        println!(
+            "{name}: {} cut points covered; uncut run writes {} blocks; after a cut {} blocks \
+             re-fetched on average, at most {}; durable blocks rewritten: 0",
+            self.points,
+            self.reference.blocks_written,
+            self.refetched_total as f64 / self.points.max(1) as f64,
+            self.refetched_max,
+        );
+    }
+}
+
+fn check_after_cut<R: Rig>(
+    rig: &R,
+    truth: &Truth,
+    at: &str,
+    uncut_max_programs: u8,
+    report: &mut Report,
+) {
+    assert_eq!(truth.cuts_seen, 1, "the cut at {at} happened");
+    assert_eq!(
+        truth.durable_rewrites, 0,
+        "durable blocks rewritten (cut at {at})"
+    );
+    // A power cut can interrupt one program, which is completed after the reboot.
+    assert!(
+        rig.max_programs_seen() <= uncut_max_programs + 1,
+        "word programmed {} times (cut at {at})",
+        rig.max_programs_seen()
+    );
+    report.points += 1;
+    report.refetched_total += truth.refetched as u64;
+    report.refetched_max = report.refetched_max.max(truth.refetched);
+}
+
+fn reference<R: Rig>(
+    make: &impl Fn() -> R,
+    prepare: &impl Fn(&R, &mut Truth),
+    script: &Script,
+    uncut_max_programs: u8,
+) -> (Truth, u64, u64) {
+    let rig = make();
+    let mut truth = Truth::default();
+    prepare(&rig, &mut truth);
+    let (ops, bytes) = (rig.ops(), rig.bytes_touched());
+    script.run(&rig, &mut truth, 20);
+    assert!(
+        rig.max_programs_seen() <= uncut_max_programs,
+        "an uncut run programs a word {} times",
+        rig.max_programs_seen()
+    );
+    assert_eq!(truth.durable_rewrites, 0);
+    (truth, rig.ops() - ops, rig.bytes_touched() - bytes)
+}
+
+/// Sweeps a cut over every flash operation of `script` run from `prepare`'s state, with each of
+/// the `keep` variants at each operation.
 pub fn sweep<R: Rig>(
     make: impl Fn() -> R,
     prepare: impl Fn(&R, &mut Truth),
     script: &Script,
     keeps: &[Keep],
     uncut_max_programs: u8,
-) -> (u64, Truth) {
-    // Count the operations of an uncut run.
-    let rig = make();
-    let mut truth = Truth::default();
-    prepare(&rig, &mut truth);
-    let start = rig.ops();
-    script.run(&rig, &mut truth, 20);
-    let total = rig.ops() - start;
-    assert!(
-        rig.max_programs_seen() <= uncut_max_programs,
-        "an uncut run programs a word {} times",
-        rig.max_programs_seen()
-    );
-    let reference = truth;
-
-    let mut points = 0;
+) -> Report {
+    let (truth, total, _) = reference(&make, &prepare, script, uncut_max_programs);
+    let mut report = Report {
+        reference: truth,
+        ..Report::default()
+    };
     for op in 0..total {
         for &keep in keeps {
             let rig = make();
@@ -515,19 +596,45 @@ pub fn sweep<R: Rig>(
             prepare(&rig, &mut truth);
             rig.cut_at(op, keep);
             script.run(&rig, &mut truth, 40);
-            assert_eq!(truth.cuts_seen, 1, "the cut at op {op} happened");
-            assert_eq!(
-                truth.durable_rewrites, 0,
-                "durable blocks rewritten (cut at {op})"
+            check_after_cut(
+                &rig,
+                &truth,
+                &format!("op {op} {keep:?}"),
+                uncut_max_programs,
+                &mut report,
             );
-            // A power cut can interrupt one program, which is completed after the reboot.
-            assert!(
-                rig.max_programs_seen() <= uncut_max_programs + 1,
-                "word programmed {} times",
-                rig.max_programs_seen()
-            );
-            points += 1;
         }
     }
-    (points, reference)
+    report
+}
+
+/// Sweeps a cut after every `stride`-th byte erased or programmed (cuts land inside words, inside
+/// erases, inside journal items at every offset the stride reaches).
+pub fn sweep_bytes<R: Rig>(
+    make: impl Fn() -> R,
+    prepare: impl Fn(&R, &mut Truth),
+    script: &Script,
+    stride: u64,
+    uncut_max_programs: u8,
+) -> Report {
+    let (truth, _, total) = reference(&make, &prepare, script, uncut_max_programs);
+    let mut report = Report {
+        reference: truth,
+        ..Report::default()
+    };
+    for n in (0..total).step_by(stride as usize) {
+        let rig = make();
+        let mut truth = Truth::default();
+        prepare(&rig, &mut truth);
+        rig.cut_after_bytes(n);
+        script.run(&rig, &mut truth, 40);
+        check_after_cut(
+            &rig,
+            &truth,
+            &format!("byte {n}"),
+            uncut_max_programs,
+            &mut report,
+        );
+    }
+    report
 }
