@@ -41,7 +41,7 @@ impl<'a> Bitmap<'a> {
             return false;
         };
         bits.fill(0xff);
-        if blocks % 8 != 0 {
+        if !blocks.is_multiple_of(8) {
             if let Some(last) = bits.last_mut() {
                 *last = (1u8 << (blocks % 8)) - 1;
             }
@@ -58,7 +58,7 @@ impl<'a> Bitmap<'a> {
         if bytes.len() != n || n > self.storage.len() {
             return false;
         }
-        if blocks % 8 != 0 {
+        if !blocks.is_multiple_of(8) {
             match bytes.last() {
                 Some(last) if last & !((1u8 << (blocks % 8)) - 1) == 0 => {}
                 _ => return false,

@@ -510,6 +510,12 @@ impl<'a, V: ImageVerifier> Agent<'a, V> {
                 self.bitmap.clear();
             }
         }
+        if boot.platform_state == PlatformImageState::PendingCommit && self.resume_hint.is_some() {
+            // A record left from before the activation: the image it describes is running.
+            self.resume_hint = None;
+            self.bitmap.clear();
+            self.queue.push(Pending::ClearResume);
+        }
         self.image_state = if boot.platform_state == PlatformImageState::PendingCommit {
             self.arm(Timer::SelfTest, self.cfg.self_test_timeout);
             ImageState::Testing
@@ -885,7 +891,11 @@ impl<'a, V: ImageVerifier> Agent<'a, V> {
             }
             return;
         }
-        if self_test && self.job.is_none() {
+        let downloaded_here = self
+            .resume_hint
+            .as_ref()
+            .is_some_and(|h| h.job_id.as_str() == ex.job_id);
+        if self_test && self.job.is_none() && !downloaded_here {
             self.conclude_after_reboot(
                 ex.job_id,
                 ex.status_details.updated_by,
@@ -1348,7 +1358,8 @@ impl<'a, V: ImageVerifier> Agent<'a, V> {
         let expected = self.block_len(b.block_id);
         if b.file_id != self.file.file_id
             || b.block_id >= self.bitmap.blocks()
-            || b.block_size != self.cfg.block_size
+            // `l` is the size of this block (AWS) or, from some servers, the block size.
+            || (b.block_size as usize != b.payload.len() && b.block_size != self.cfg.block_size)
             || b.payload.len() != expected as usize
         {
             self.drop_block();
@@ -1406,7 +1417,7 @@ impl<'a, V: ImageVerifier> Agent<'a, V> {
         self.file.stored = self.file.stored.saturating_add(1);
         self.file.since_persist += 1;
         let done = self.file.stored;
-        if done == 1 || done % self.cfg.status_every == 0 {
+        if done == 1 || done.is_multiple_of(self.cfg.status_every) {
             let msg = self.progress_msg();
             self.queue.push(Pending::Status(msg));
             let total = self.bitmap.blocks();
@@ -1775,7 +1786,8 @@ impl<'a, V: ImageVerifier> Agent<'a, V> {
             return;
         }
         if self.file.is_firmware {
-            self.queue.push(Pending::ClearResume);
+            // The resume record stays until activation: a power cut before it lets the next
+            // boot find the verified download instead of concluding "rolled back".
             let slot = self.job.map_or(self.cur_slot, |j| j.slot);
             let msg = self.status_msg(
                 slot,
@@ -1860,6 +1872,7 @@ impl<'a, V: ImageVerifier> Agent<'a, V> {
     }
 
     fn activate(&mut self) {
+        self.queue.push(Pending::ClearResume);
         self.phase = Phase::Activating;
         self.platform_op = Some(PlatformOp::Activate);
         self.queue.push(Pending::Activate);

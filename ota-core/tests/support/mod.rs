@@ -236,8 +236,7 @@ impl Dev {
     /// Drains actions; with `auto_platform`, answers platform actions from a RAM file.
     pub fn drain(&mut self) -> Vec<Act> {
         let mut out = Vec::new();
-        loop {
-            let Some(a) = self.agent.poll() else { break };
+        while let Some(a) = self.agent.poll() {
             let act = own(a);
             out.push(act.clone());
             self.log.push(act.clone());
