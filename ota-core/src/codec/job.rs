@@ -209,60 +209,55 @@ pub fn parse_job_response(doc: &[u8]) -> Result<JobResponse<'_>, JobError> {
         timestamp: None,
         execution: None,
     };
-    let mut seen = Seen::new();
-    for (key, value) in root.iter() {
-        if seen.is(key, "clientToken")? {
-            response.client_token = Some(
-                value
-                    .as_raw_str()
-                    .ok_or(JobError::WrongType("clientToken"))?,
-            );
-        } else if seen.is(key, "timestamp")? {
-            response.timestamp = Some(value.as_u64().ok_or(JobError::BadNumber("timestamp"))?);
-        } else if seen.is(key, "execution")? {
-            response.execution = match optional_object(value, "execution")? {
-                Some(execution) if !execution.is_empty() => Some(parse_execution(execution)?),
-                _ => None,
-            };
-        }
-    }
+    members(
+        root,
+        &["clientToken", "timestamp", "execution"],
+        &mut |i, name, value| {
+            match i {
+                0 => response.client_token = Some(string(value, name)?),
+                1 => response.timestamp = Some(value.as_u64().ok_or(JobError::BadNumber(name))?),
+                _ => {
+                    response.execution = match optional_object(value, name)? {
+                        Some(execution) if !execution.is_empty() => {
+                            Some(parse_execution(execution)?)
+                        }
+                        _ => None,
+                    }
+                }
+            }
+            Ok(())
+        },
+    )?;
     Ok(response)
 }
 
-/// The member names a reader has taken from one object.
+/// Walks `obj`'s members in document order and hands each one named in `names` to
+/// `member(index in names, name, value)`; other members are ignored.
 ///
 /// A member the parsers read must appear once. [`json::parse`] refuses duplicate keys only
 /// within its budget ([`json::DUPLICATE_CHECK_KEYS`]); past it, a reader that kept the last
-/// copy would disagree with [`Object::get`], which returns the first. So each reader refuses a
-/// repeated member it reads with [`JsonError::DuplicateKey`], whatever the object's size.
-pub(crate) struct Seen {
-    names: [&'static str; 12],
-    len: usize,
-}
-
-impl Seen {
-    pub(crate) fn new() -> Self {
-        Self {
-            names: [""; 12],
-            len: 0,
+/// copy would disagree with [`Object::get`], which returns the first. So a repeated member
+/// that is read is refused with [`JsonError::DuplicateKey`], whatever the object's size.
+///
+/// One non-generic walker (and a name table per reader) serves every Jobs reader: smaller in
+/// flash than a chain of comparisons per reader. `names` has at most 16 entries.
+pub(crate) fn members<'a>(
+    obj: Object<'a>,
+    names: &[&'static str],
+    member: &mut dyn FnMut(usize, &'static str, Value<'a>) -> Result<(), JobError>,
+) -> Result<(), JobError> {
+    let mut taken = 0u16;
+    for (key, value) in obj.iter() {
+        if let Some((i, name)) = names.iter().enumerate().find(|(_, n)| key.eq_str(n)) {
+            let bit = 1u16 << (i & 15);
+            if taken & bit != 0 {
+                return Err(JobError::Json(JsonError::DuplicateKey));
+            }
+            taken |= bit;
+            member(i, name, value)?;
         }
     }
-
-    /// Whether `key` is `name`; an error if `name` was already taken from this object.
-    pub(crate) fn is(&mut self, key: RawStr<'_>, name: &'static str) -> Result<bool, JobError> {
-        if !key.eq_str(name) {
-            return Ok(false);
-        }
-        let taken = self.names.get(..self.len).unwrap_or(&[]);
-        if taken.contains(&name) {
-            return Err(JobError::Json(JsonError::DuplicateKey));
-        }
-        if let Some(slot) = self.names.get_mut(self.len) {
-            *slot = name;
-            self.len += 1;
-        }
-        Ok(true)
-    }
+    Ok(())
 }
 
 /// `Some(object)`, `None` for `null`, or a type error naming `field`.
@@ -281,40 +276,48 @@ fn parse_execution(execution: Object<'_>) -> Result<Execution<'_>, JobError> {
     let mut job_id = None;
     let mut status = None;
     let mut status_details = StatusDetails::default();
-    let mut version_number = None;
-    let mut execution_number = None;
+    let mut numbers = [None; 2];
     let mut job_document = None;
-    let mut seen = Seen::new();
-    for (key, value) in execution.iter() {
-        if seen.is(key, "jobId")? {
-            let id = value
-                .as_raw_str()
-                .and_then(|s| s.as_str())
-                .ok_or(JobError::BadJobId)?;
-            if !is_valid_job_id(id) {
-                return Err(JobError::BadJobId);
+    members(
+        execution,
+        &[
+            "jobId",
+            "status",
+            "statusDetails",
+            "versionNumber",
+            "executionNumber",
+            "jobDocument",
+        ],
+        &mut |i, name, value| {
+            match i {
+                0 => {
+                    let id = value
+                        .as_raw_str()
+                        .and_then(|s| s.as_str())
+                        .ok_or(JobError::BadJobId)?;
+                    if !is_valid_job_id(id) {
+                        return Err(JobError::BadJobId);
+                    }
+                    job_id = Some(id);
+                }
+                1 => status = ExecutionStatus::from_raw(string(value, name)?),
+                2 => {
+                    if let Some(details) = optional_object(value, name)? {
+                        status_details = parse_status_details(details)?;
+                    }
+                }
+                3 | 4 => {
+                    if let Some(slot) = numbers.get_mut(i - 3) {
+                        *slot = Some(value.as_u32().ok_or(JobError::BadNumber(name))?);
+                    }
+                }
+                _ => job_document = optional_object(value, name)?,
             }
-            job_id = Some(id);
-        } else if seen.is(key, "status")? {
-            let raw = value.as_raw_str().ok_or(JobError::WrongType("status"))?;
-            status = ExecutionStatus::from_raw(raw);
-        } else if seen.is(key, "statusDetails")? {
-            if let Some(details) = optional_object(value, "statusDetails")? {
-                status_details = parse_status_details(details)?;
-            }
-        } else if seen.is(key, "versionNumber")? {
-            version_number = Some(value.as_u32().ok_or(JobError::BadNumber("versionNumber"))?);
-        } else if seen.is(key, "executionNumber")? {
-            execution_number = Some(
-                value
-                    .as_u32()
-                    .ok_or(JobError::BadNumber("executionNumber"))?,
-            );
-        } else if seen.is(key, "jobDocument")? {
-            job_document = optional_object(value, "jobDocument")?;
-        }
-    }
+            Ok(())
+        },
+    )?;
     let job_id = job_id.ok_or(JobError::Missing("jobId"))?;
+    let [version_number, execution_number] = numbers;
     Ok(Execution {
         job_id,
         status,
@@ -327,18 +330,22 @@ fn parse_execution(execution: Object<'_>) -> Result<Execution<'_>, JobError> {
 
 fn parse_status_details(details: Object<'_>) -> Result<StatusDetails, JobError> {
     let mut out = StatusDetails::default();
-    let mut seen = Seen::new();
-    for (key, value) in details.iter() {
-        if seen.is(key, "self_test")? {
-            out.self_test = Some(match value.as_raw_str() {
-                Some(s) if s.eq_str("ready") => SelfTestMark::Ready,
-                Some(s) if s.eq_str("active") => SelfTestMark::Active,
-                _ => SelfTestMark::Other,
-            });
-        } else if seen.is(key, "updatedBy")? {
-            out.updated_by = Some(parse_updated_by(value).ok_or(JobError::BadNumber("updatedBy"))?);
-        }
-    }
+    members(
+        details,
+        &["self_test", "updatedBy"],
+        &mut |i, name, value| {
+            if i == 0 {
+                out.self_test = Some(match value.as_raw_str() {
+                    Some(s) if s.eq_str("ready") => SelfTestMark::Ready,
+                    Some(s) if s.eq_str("active") => SelfTestMark::Active,
+                    _ => SelfTestMark::Other,
+                });
+            } else {
+                out.updated_by = Some(parse_updated_by(value).ok_or(JobError::BadNumber(name))?);
+            }
+            Ok(())
+        },
+    )?;
     Ok(out)
 }
 
@@ -349,24 +356,34 @@ fn parse_updated_by(value: Value<'_>) -> Option<u32> {
     if let Some(v) = value.as_u32() {
         return Some(v);
     }
-    let text = value.as_raw_str()?.as_str()?;
-    let text = text.trim_start_matches(' ');
-    let text = text.strip_prefix('v').unwrap_or(text);
-    let mut parts = text.split('.');
-    let mut part = |max: u32| -> Option<u32> {
-        let p = parts.next()?;
-        // digits only: `parse` alone would also take a leading `+`
-        if p.is_empty() || !p.bytes().all(|b| b.is_ascii_digit()) {
-            return None;
+    // Byte-wise (no `str` pattern machinery): an escape or a non-ASCII byte is not a digit,
+    // so the raw text serves.
+    let mut text = value.as_raw_str()?.raw();
+    while let [b' ', rest @ ..] = text {
+        text = rest;
+    }
+    if let [b'v', rest @ ..] = text {
+        text = rest;
+    }
+    let mut parts = [0u32; 3];
+    let mut part = 0usize;
+    let mut digits = false;
+    for &b in text {
+        if b == b'.' {
+            if !digits || part == 2 {
+                return None;
+            }
+            part += 1;
+            digits = false;
+            continue;
         }
-        u32::try_from(json::parse_uint_text(p.as_bytes())?)
-            .ok()
-            .filter(|&v| v <= max)
-    };
-    let major = part(0xff)?;
-    let minor = part(0xff)?;
-    let build = part(0xffff)?;
-    if parts.next().is_some() {
+        let d = char::from(b).to_digit(10)?;
+        let p = parts.get_mut(part)?;
+        *p = p.checked_mul(10)?.checked_add(d)?;
+        digits = true;
+    }
+    let [major, minor, build] = parts;
+    if !digits || part != 2 || major > 0xff || minor > 0xff || build > 0xffff {
         return None;
     }
     Some(major << 24 | minor << 16 | build)
@@ -453,28 +470,39 @@ fn parse_file(entry: Value<'_>) -> Result<FileSpec<'_>, JobError> {
         file_type: 0,
         attr: None,
     };
-    let mut seen = Seen::new();
-    for (key, value) in entry.iter() {
-        if seen.is(key, "filesize")? {
-            file_size = Some(value);
-        } else if seen.is(key, "fileid")? {
-            file_id = Some(value);
-        } else if seen.is(key, "filepath")? {
-            spec.file_path = Some(string(value, "filepath")?);
-        } else if seen.is(key, "certfile")? {
-            spec.cert_file = Some(string(value, "certfile")?);
-        } else if seen.is(key, "update_data_url")? {
-            spec.update_data_url = Some(string(value, "update_data_url")?);
-        } else if seen.is(key, "auth_scheme")? {
-            spec.auth_scheme = Some(string(value, "auth_scheme")?);
-        } else if seen.is(key, "sig-sha256-ecdsa")? {
-            spec.signature = Some(string(value, "sig-sha256-ecdsa")?);
-        } else if seen.is(key, "fileType")? {
-            spec.file_type = value.as_u32().ok_or(JobError::BadNumber("fileType"))?;
-        } else if seen.is(key, "attr")? {
-            spec.attr = value.as_u32();
-        }
-    }
+    members(
+        entry,
+        &[
+            "filesize",
+            "fileid",
+            "filepath",
+            "certfile",
+            "update_data_url",
+            "auth_scheme",
+            "sig-sha256-ecdsa",
+            "fileType",
+            "attr",
+        ],
+        &mut |i, name, value| {
+            match i {
+                0 => file_size = Some(value),
+                1 => file_id = Some(value),
+                2..=6 => {
+                    let s = Some(string(value, name)?);
+                    match i {
+                        2 => spec.file_path = s,
+                        3 => spec.cert_file = s,
+                        4 => spec.update_data_url = s,
+                        5 => spec.auth_scheme = s,
+                        _ => spec.signature = s,
+                    }
+                }
+                7 => spec.file_type = value.as_u32().ok_or(JobError::BadNumber(name))?,
+                _ => spec.attr = value.as_u32(),
+            }
+            Ok(())
+        },
+    )?;
     let file_size = file_size.ok_or(JobError::Missing("filesize"))?;
     spec.file_size = file_size.as_u32().ok_or(JobError::BadNumber("filesize"))?;
     if spec.file_size == 0 {
@@ -515,30 +543,27 @@ pub enum JobDocument<'a> {
 ///    integer. Numbers may be JSON integers or strings ([`Value::as_u32`]); one that is not
 ///    gives [`JobError::BadNumber`].
 pub fn parse_job_document(doc: Object<'_>) -> Result<JobDocument<'_>, JobError> {
-    let mut seen = Seen::new();
     let mut afr_ota = None;
-    for (key, value) in doc.iter() {
-        if seen.is(key, "afr_ota")? {
-            afr_ota = Some(value);
-        }
-    }
+    members(doc, &["afr_ota"], &mut |_, _, value| {
+        afr_ota = Some(value);
+        Ok(())
+    })?;
     let Some(afr_ota) = afr_ota else {
         return Ok(JobDocument::Custom(doc));
     };
     let afr_ota = afr_ota.as_object().ok_or(JobError::WrongType("afr_ota"))?;
-    let mut protocols = None;
-    let mut stream_name = None;
-    let mut files = None;
-    let mut seen = Seen::new();
-    for (key, value) in afr_ota.iter() {
-        if seen.is(key, "protocols")? {
-            protocols = Some(value);
-        } else if seen.is(key, "streamname")? {
-            stream_name = Some(value);
-        } else if seen.is(key, "files")? {
-            files = Some(value);
-        }
-    }
+    let mut found = [None; 3];
+    members(
+        afr_ota,
+        &["protocols", "streamname", "files"],
+        &mut |i, _, value| {
+            if let Some(slot) = found.get_mut(i) {
+                *slot = Some(value);
+            }
+            Ok(())
+        },
+    )?;
+    let [protocols, stream_name, files] = found;
 
     let protocols = parse_protocols(protocols.ok_or(JobError::Missing("protocols"))?)?;
 
@@ -848,8 +873,65 @@ mod tests {
             "true",
             "null",
             "{}",
+            r#""1.2.3.""#,
+            r#"".1.2.3""#,
+            r#""vv1.2.3""#,
+            r#""v 1.2.3""#,
+            r#""1.2. 3""#,
+            r#""99999999999.0.0""#,
+            r#""\u0031.2.3""#,
+            r#""1.2.3\u0000""#,
+            r#""١.2.3""#,
         ] {
             assert_eq!(updated_by(v), bad, "{v}");
+        }
+        assert_eq!(updated_by(r#"" 1.2.3""#), Ok(Some(0x0102_0003)));
+        assert_eq!(updated_by(r#""001.002.00003""#), Ok(Some(0x0102_0003)));
+    }
+
+    /// `updatedBy` as the reader first implemented it, on `str` patterns: the byte-wise
+    /// reader must agree with it on every text.
+    fn updated_by_reference(text: &str) -> Option<u32> {
+        if let Some(v) = json::parse_uint_text(text.as_bytes()).and_then(|v| u32::try_from(v).ok())
+        {
+            return Some(v);
+        }
+        let text = text.trim_start_matches(' ');
+        let text = text.strip_prefix('v').unwrap_or(text);
+        let mut parts = text.split('.');
+        let mut part = |max: u32| -> Option<u32> {
+            let p = parts.next()?;
+            if p.is_empty() || !p.bytes().all(|b| b.is_ascii_digit()) {
+                return None;
+            }
+            u32::try_from(json::parse_uint_text(p.as_bytes())?)
+                .ok()
+                .filter(|&v| v <= max)
+        };
+        let major = part(0xff)?;
+        let minor = part(0xff)?;
+        let build = part(0xffff)?;
+        if parts.next().is_some() {
+            return None;
+        }
+        Some(major << 24 | minor << 16 | build)
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn updated_by_matches_the_reference(text in "[ v.0-9x+a-]{0,14}") {
+            let got = updated_by(&std::format!("\"{text}\""));
+            let want = updated_by_reference(&text).ok_or(JobError::BadNumber("updatedBy"));
+            proptest::prop_assert_eq!(got, want.map(Some), "{:?}", text);
+        }
+
+        #[test]
+        fn version_like_updated_by_matches_the_reference(
+            text in " {0,2}v?[0-9]{0,4}(\\.[0-9]{0,6}){0,3}[ .x]?"
+        ) {
+            let got = updated_by(&std::format!("\"{text}\""));
+            let want = updated_by_reference(&text).ok_or(JobError::BadNumber("updatedBy"));
+            proptest::prop_assert_eq!(got, want.map(Some), "{:?}", text);
         }
     }
 

@@ -1,7 +1,7 @@
 //! Jobs requests the agent publishes (`$next/get`, `<jobId>/update`) and the service's answers
 //! on `.../accepted` and `.../rejected`.
 
-use super::job::{ExecutionStatus, JobError, Seen};
+use super::job::{ExecutionStatus, JobError, members};
 use super::json::{self, RawStr, Value};
 use core::fmt;
 
@@ -345,29 +345,30 @@ pub fn parse_jobs_answer(doc: &[u8]) -> Result<JobsAnswer<'_>, JobError> {
         message: None,
         execution_status: None,
     };
-    let mut seen = Seen::new();
-    for (key, value) in root.iter() {
-        if seen.is(key, "clientToken")? {
-            answer.client_token = optional_string(value, "clientToken")?;
-        } else if seen.is(key, "code")? {
-            answer.code = optional_string(value, "code")?.map(JobsErrorCode::from_raw);
-        } else if seen.is(key, "message")? {
-            answer.message = optional_string(value, "message")?;
-        } else if seen.is(key, "executionState")? {
-            let state = match value {
-                Value::Null => continue,
-                Value::Object(state) => state,
-                _ => return Err(JobError::WrongType("executionState")),
-            };
-            let mut seen_in_state = Seen::new();
-            for (key, status) in state.iter() {
-                if seen_in_state.is(key, "status")? {
-                    answer.execution_status =
-                        optional_string(status, "status")?.and_then(ExecutionStatus::from_raw);
+    members(
+        root,
+        &["clientToken", "code", "message", "executionState"],
+        &mut |i, name, value| {
+            match i {
+                0 => answer.client_token = optional_string(value, name)?,
+                1 => answer.code = optional_string(value, name)?.map(JobsErrorCode::from_raw),
+                2 => answer.message = optional_string(value, name)?,
+                _ => {
+                    let state = match value {
+                        Value::Null => return Ok(()),
+                        Value::Object(state) => state,
+                        _ => return Err(JobError::WrongType(name)),
+                    };
+                    members(state, &["status"], &mut |_, name, status| {
+                        answer.execution_status =
+                            optional_string(status, name)?.and_then(ExecutionStatus::from_raw);
+                        Ok(())
+                    })?;
                 }
             }
-        }
-    }
+            Ok(())
+        },
+    )?;
     Ok(answer)
 }
 
