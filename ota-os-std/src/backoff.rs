@@ -89,7 +89,10 @@ mod tests {
                 b.next_delay_with(&mut rng).as_micros()
             })
             .collect();
-        assert!(delays.len() > 10, "jitter gives distinct delays: {delays:?}");
+        assert!(
+            delays.len() > 10,
+            "jitter gives distinct delays: {delays:?}"
+        );
     }
 
     proptest! {

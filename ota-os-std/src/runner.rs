@@ -9,7 +9,7 @@ use embedded_io_adapters::tokio_1::FromTokio;
 use minimq::{ConfigBuilder, Session};
 use ota_core::verify::ImageVerifier;
 use ota_core::{
-    Action, Agent, Buffers, BootInfo, Command, ConfigError, Event, ImageState, Input, Instant,
+    Action, Agent, BootInfo, Buffers, Command, ConfigError, Event, ImageState, Input, Instant,
     PalError, PlatformImageState, State, Statistics, UsageError,
 };
 use ota_mqtt_minimq::{ClientError, OtaMqtt, Received, SizingError};
@@ -227,11 +227,7 @@ pub async fn open_stream(broker: &Broker) -> std::io::Result<Box<dyn Stream>> {
     tcp.set_nodelay(true)?;
     Ok(match &broker.tls {
         None => Box::new(tcp),
-        Some(tls) => Box::new(
-            tls.connector
-                .connect(tls.server_name.clone(), tcp)
-                .await?,
-        ),
+        Some(tls) => Box::new(tls.connector.connect(tls.server_name.clone(), tcp).await?),
     })
 }
 
@@ -285,9 +281,12 @@ impl<P: Pal, A: Application> Loop<'_, P, A> {
         loop {
             while let Some(action) = agent.poll() {
                 match action {
-                    Action::Subscribe { .. } | Action::Unsubscribe { .. } | Action::Publish { .. } => {
+                    Action::Subscribe { .. }
+                    | Action::Unsubscribe { .. }
+                    | Action::Publish { .. } => {
                         if let Some(c) = conn.as_mut().filter(|_| !lost)
-                            && let Err(ClientError::Disconnected) = ota.execute(&mut **c, &action).await
+                            && let Err(ClientError::Disconnected) =
+                                ota.execute(&mut **c, &action).await
                         {
                             lost = true;
                         }
@@ -334,7 +333,8 @@ impl<P: Pal, A: Application> Loop<'_, P, A> {
                             }
                             o => {
                                 if let Some(input) = o.input() {
-                                    let now = Instant::from_millis(self.t0.elapsed().as_millis() as u64);
+                                    let now =
+                                        Instant::from_millis(self.t0.elapsed().as_millis() as u64);
                                     agent.handle(now, input)?;
                                 }
                             }

@@ -153,7 +153,11 @@ pub async fn run_mqtt(
                 QoS::AtLeastOnce
             };
             counters.published.fetch_add(1, Relaxed);
-            if client.publish(o.topic, qos, false, o.payload).await.is_err() {
+            if client
+                .publish(o.topic, qos, false, o.payload)
+                .await
+                .is_err()
+            {
                 return;
             }
         }
@@ -227,7 +231,13 @@ pub fn create_job(cloud: &mut Cloud, spec: &JobSpec) -> Result<(), String> {
         presigned_url_expires_in_s: spec.presign_expiry_s,
     };
     cloud
-        .create_job_with_options(now, &spec.job_id, spec.targets.clone(), doc.build(), options)
+        .create_job_with_options(
+            now,
+            &spec.job_id,
+            spec.targets.clone(),
+            doc.build(),
+            options,
+        )
         .map_err(|e| e.to_string())
 }
 

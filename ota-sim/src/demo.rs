@@ -73,7 +73,10 @@ struct DemoObserver {
 impl Observer for DemoObserver {
     fn boot(&mut self, version: Option<Version>, reverted: bool) {
         let v = version.map_or_else(|| "no image".to_string(), |v| v.to_string());
-        let line = format!("device boots {v}{}", if reverted { " (reverted)" } else { "" });
+        let line = format!(
+            "device boots {v}{}",
+            if reverted { " (reverted)" } else { "" }
+        );
         if let Ok(mut s) = self.shared.lock() {
             s.boots.push(v);
         }
@@ -131,7 +134,15 @@ impl Observer for DemoObserver {
 
 async fn start_cloud(
     broker: &Broker,
-) -> Result<(cloud::SharedCloud, mpsc::UnboundedSender<()>, SocketAddr, Arc<cloud::LinkCounters>), String> {
+) -> Result<
+    (
+        cloud::SharedCloud,
+        mpsc::UnboundedSender<()>,
+        SocketAddr,
+        Arc<cloud::LinkCounters>,
+    ),
+    String,
+> {
     let http = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .map_err(|e| e.to_string())?;
@@ -185,7 +196,10 @@ pub async fn run(opts: &DemoOptions) -> Result<DemoReport, String> {
         .await
         .map_err(|e| e.to_string())?;
     let (cloud, kick, _, counters) = start_cloud(&broker).await?;
-    println!("embedded MQTT endpoint on {}, Jobs + streams + HTTP from ota-cloud", broker.url());
+    println!(
+        "embedded MQTT endpoint on {}, Jobs + streams + HTTP from ota-cloud",
+        broker.url()
+    );
 
     let thing = "demo-device";
     let mut dev = DeviceOptions::new(
@@ -280,7 +294,10 @@ pub async fn run(opts: &DemoOptions) -> Result<DemoReport, String> {
             details.join(" ")
         );
     }
-    let s = shared.lock().map(|s| (s.first_block, s.last_block)).unwrap_or((None, None));
+    let s = shared
+        .lock()
+        .map(|s| (s.first_block, s.last_block))
+        .unwrap_or((None, None));
     let download_seconds = match s {
         (Some(a), Some(b)) => (b - a).as_secs_f64(),
         _ => 0.0,
@@ -293,7 +310,11 @@ pub async fn run(opts: &DemoOptions) -> Result<DemoReport, String> {
         running.as_deref().unwrap_or("?"),
         seconds,
         download_seconds,
-        if download_seconds > 0.0 { opts.size as f64 / download_seconds / 1048576.0 } else { 0.0 },
+        if download_seconds > 0.0 {
+            opts.size as f64 / download_seconds / 1048576.0
+        } else {
+            0.0
+        },
         counters.received.load(Relaxed),
         counters.published.load(Relaxed),
     );

@@ -131,7 +131,14 @@ pub struct LogObserver {
 impl Observer for LogObserver {
     fn boot(&mut self, version: Option<Version>, reverted: bool) {
         match version {
-            Some(v) => eprintln!("[device] boot: running {v}{}", if reverted { " (bootloader reverted)" } else { "" }),
+            Some(v) => eprintln!(
+                "[device] boot: running {v}{}",
+                if reverted {
+                    " (bootloader reverted)"
+                } else {
+                    ""
+                }
+            ),
             None => eprintln!("[device] boot: the running slot holds no image"),
         }
     }
@@ -201,19 +208,24 @@ fn device_config(slot_len: u32) -> SimDeviceConfig {
 
 fn read_image(dev: &SimDevice, slot: u8) -> Result<(Vec<u8>, image::ImageInfo), String> {
     let mut head = [0u8; image::HEADER_LEN];
-    dev.read_slot(slot, 0, &mut head).map_err(|e| e.to_string())?;
+    dev.read_slot(slot, 0, &mut head)
+        .map_err(|e| e.to_string())?;
     let len = u32::from_le_bytes([head[16], head[17], head[18], head[19]]) as usize;
     if &head[..8] != image::MAGIC || len > dev.config().slot_len as usize || len < head.len() {
         return Err("no image".into());
     }
     let mut img = vec![0u8; len];
-    dev.read_slot(slot, 0, &mut img).map_err(|e| e.to_string())?;
+    dev.read_slot(slot, 0, &mut img)
+        .map_err(|e| e.to_string())?;
     let info = image::parse(&img).map_err(|e| e.to_string())?;
     Ok((img, info))
 }
 
 fn image_state(dev_dir: &Path, running_slot: u8) -> String {
-    let Ok(otadata) = HostFlash::open(dev_dir.join("otadata.bin"), ota_pal_flash::boot::otadata::OTADATA_LEN) else {
+    let Ok(otadata) = HostFlash::open(
+        dev_dir.join("otadata.bin"),
+        ota_pal_flash::boot::otadata::OTADATA_LEN,
+    ) else {
         return "Unknown".into();
     };
     let mut boot = SimBoot::new(otadata, running_slot);
@@ -249,7 +261,8 @@ pub async fn run(opts: &DeviceOptions, observer: &mut dyn Observer) -> Result<()
     if !factory_marker.exists() {
         let img = image::build(opts.factory_version, Behaviour::Ok, opts.factory_size)
             .map_err(|e| e.to_string())?;
-        dev.install_factory(&img).map_err(|e| format!("factory image: {e}"))?;
+        dev.install_factory(&img)
+            .map_err(|e| format!("factory image: {e}"))?;
         write_atomic(&opts.state.join("boots"), b"0").map_err(|e| e.to_string())?;
         write_atomic(&factory_marker, b"1").map_err(|e| e.to_string())?;
     }
@@ -287,7 +300,10 @@ pub async fn run(opts: &DeviceOptions, observer: &mut dyn Observer) -> Result<()
         };
         let json = serde_json::to_vec_pretty(&status).map_err(|e| e.to_string())?;
         write_atomic(&opts.state.join("device.json"), &json).map_err(|e| e.to_string())?;
-        observer.boot(running.as_ref().ok().map(|(_, i)| i.version), booted.reverted);
+        observer.boot(
+            running.as_ref().ok().map(|(_, i)| i.version),
+            booted.reverted,
+        );
         let info = match running {
             Ok((_, info)) => info,
             Err(_) => {
@@ -316,9 +332,12 @@ pub async fn run(opts: &DeviceOptions, observer: &mut dyn Observer) -> Result<()
         config.http_blocks_per_request = (64 * 1024 / opts.block_size).max(1);
         config.mqtt_enabled = opts.mqtt;
         config.http_enabled = opts.http;
-        config.self_test_timeout = ota_core::Duration::from_millis(opts.self_test_timeout.as_millis() as u64);
-        config.request_timeout = ota_core::Duration::from_millis(opts.request_timeout.as_millis() as u64);
-        config.max_backoff = ota_core::Duration::from_millis((opts.request_timeout.as_millis() as u64) * 4);
+        config.self_test_timeout =
+            ota_core::Duration::from_millis(opts.self_test_timeout.as_millis() as u64);
+        config.request_timeout =
+            ota_core::Duration::from_millis(opts.request_timeout.as_millis() as u64);
+        config.max_backoff =
+            ota_core::Duration::from_millis((opts.request_timeout.as_millis() as u64) * 4);
         if !opts.mqtt {
             config.preferred_protocol = ota_core::Protocol::Http;
         }

@@ -1,7 +1,7 @@
 //! `ota-sim fleet`: N simulated devices in one process updating from one endpoint.
 
-use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
+use std::sync::atomic::Ordering::Relaxed;
 use std::time::{Duration, Instant};
 
 use ota_cloud::{JobExecutionStatus, Protocol, SigningKey};
@@ -126,7 +126,9 @@ pub async fn run(opts: &FleetOptions) -> Result<bool, String> {
             let c = cloud::lock(&cloud);
             things
                 .iter()
-                .filter(|t| c.execution_status(t, &spec.job_id) == Some(JobExecutionStatus::Succeeded))
+                .filter(|t| {
+                    c.execution_status(t, &spec.job_id) == Some(JobExecutionStatus::Succeeded)
+                })
                 .count()
         };
         if done == things.len() {
@@ -143,7 +145,10 @@ pub async fn run(opts: &FleetOptions) -> Result<bool, String> {
         "fleet: {done}/{} devices SUCCEEDED in {secs:.2} s ({} bytes image over {}); MQTT messages: {} published to the endpoint, {} delivered; cloud: {} requests, {} messages; peak memory {} MiB",
         things.len(),
         opts.size,
-        match opts.protocol { Protocol::Http => "HTTP", _ => "MQTT" },
+        match opts.protocol {
+            Protocol::Http => "HTTP",
+            _ => "MQTT",
+        },
         s.published.load(Relaxed),
         s.delivered.load(Relaxed),
         counters.received.load(Relaxed),

@@ -10,8 +10,8 @@
 pub mod broker;
 pub mod cloud;
 pub mod demo;
-pub mod fleet;
 pub mod device;
+pub mod fleet;
 pub mod image;
 pub mod serve;
 

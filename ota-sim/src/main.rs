@@ -11,7 +11,11 @@ use ota_sim::device::{self, DeviceOptions, LogObserver};
 use ota_sim::image::{self, Behaviour};
 
 #[derive(Parser)]
-#[command(name = "ota-sim", version, about = "A local AWS IoT OTA stand-in and simulated device")]
+#[command(
+    name = "ota-sim",
+    version,
+    about = "A local AWS IoT OTA stand-in and simulated device"
+)]
 struct Cli {
     #[command(subcommand)]
     cmd: Cmd,
@@ -193,7 +197,18 @@ enum JobCmd {
 async fn job_cmd(cmd: JobCmd) -> Result<bool, String> {
     use base64::Engine;
     let (admin, method, path, body) = match cmd {
-        JobCmd::Create { admin, thing, image, job_id, protocol, key, signature, unsigned, certfile, presign_expiry } => {
+        JobCmd::Create {
+            admin,
+            thing,
+            image,
+            job_id,
+            protocol,
+            key,
+            signature,
+            unsigned,
+            certfile,
+            presign_expiry,
+        } => {
             let img = std::fs::read(&image).map_err(|e| format!("{}: {e}", image.display()))?;
             let protocols: Vec<&str> = match protocol.as_str() {
                 "mqtt" => vec!["MQTT"],
@@ -202,7 +217,9 @@ async fn job_cmd(cmd: JobCmd) -> Result<bool, String> {
                 p => return Err(format!("--protocol {p:?}: use mqtt, http or both")),
             };
             let sig = match (key, signature) {
-                (Some(k), _) => serde_json::json!({"key_pem": std::fs::read_to_string(&k).map_err(|e| format!("{}: {e}", k.display()))?}),
+                (Some(k), _) => {
+                    serde_json::json!({"key_pem": std::fs::read_to_string(&k).map_err(|e| format!("{}: {e}", k.display()))?})
+                }
                 (None, Some(s)) => serde_json::json!({"raw": s}),
                 (None, None) if unsigned => serde_json::json!("none"),
                 (None, None) => return Err("give --key, --signature or --unsigned".into()),
@@ -214,8 +231,21 @@ async fn job_cmd(cmd: JobCmd) -> Result<bool, String> {
             });
             (admin, "POST", "jobs".to_string(), Some(body))
         }
-        JobCmd::Status { admin, job_id, thing } => (admin, "GET", format!("jobs/{job_id}/things/{thing}"), None),
-        JobCmd::Cancel { admin, job_id, force } => (admin, "POST", format!("jobs/{job_id}/cancel?force={force}"), None),
+        JobCmd::Status {
+            admin,
+            job_id,
+            thing,
+        } => (admin, "GET", format!("jobs/{job_id}/things/{thing}"), None),
+        JobCmd::Cancel {
+            admin,
+            job_id,
+            force,
+        } => (
+            admin,
+            "POST",
+            format!("jobs/{job_id}/cancel?force={force}"),
+            None,
+        ),
     };
     let url = format!("{}/{path}", admin.trim_end_matches('/'));
     let (status, v) = ota_sim::serve::admin_call(method, &url, body.as_ref()).await?;
@@ -268,7 +298,9 @@ async fn device_cmd(cmd: Cmd) -> Result<(), String> {
     opts.mqtt = protos.contains(&"mqtt");
     opts.http = protos.contains(&"http");
     if !opts.mqtt && !opts.http || protos.iter().any(|p| *p != "mqtt" && *p != "http") {
-        return Err(format!("--protocols {protocols:?}: use mqtt, http or mqtt,http"));
+        return Err(format!(
+            "--protocols {protocols:?}: use mqtt, http or mqtt,http"
+        ));
     }
     opts.self_test_timeout = Duration::from_secs(self_test_timeout);
     opts.request_timeout = Duration::from_secs_f64(request_timeout.max(0.05));
@@ -293,12 +325,29 @@ async fn main_async(cli: Cli) -> Result<bool, String> {
             let r = ota_sim::demo::run(&o).await?;
             Ok(r.ok)
         }
-        Cmd::Serve { listen, broker, http, admin, data } => {
-            let o = ota_sim::serve::ServeOptions { listen, broker, http, admin, data };
+        Cmd::Serve {
+            listen,
+            broker,
+            http,
+            admin,
+            data,
+        } => {
+            let o = ota_sim::serve::ServeOptions {
+                listen,
+                broker,
+                http,
+                admin,
+                data,
+            };
             ota_sim::serve::run(&o).await.map(|()| true)
         }
         Cmd::Job { cmd } => job_cmd(cmd).await,
-        Cmd::Fleet { devices, size, protocol, timeout } => {
+        Cmd::Fleet {
+            devices,
+            size,
+            protocol,
+            timeout,
+        } => {
             let mut o = ota_sim::fleet::FleetOptions::default();
             o.devices = devices;
             o.size = size;
@@ -326,8 +375,10 @@ async fn main_async(cli: Cli) -> Result<bool, String> {
             Ok(true)
         }
         Cmd::Sign { key, file } => {
-            let pem = std::fs::read_to_string(&key).map_err(|e| format!("{}: {e}", key.display()))?;
-            let k = SigningKey::from_pkcs8_pem(&pem).map_err(|e| format!("{}: {e}", key.display()))?;
+            let pem =
+                std::fs::read_to_string(&key).map_err(|e| format!("{}: {e}", key.display()))?;
+            let k =
+                SigningKey::from_pkcs8_pem(&pem).map_err(|e| format!("{}: {e}", key.display()))?;
             let data = std::fs::read(&file).map_err(|e| format!("{}: {e}", file.display()))?;
             println!("{}", k.sign(&data));
             Ok(true)
@@ -350,7 +401,10 @@ async fn main_async(cli: Cli) -> Result<bool, String> {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("ota-sim: {e}");

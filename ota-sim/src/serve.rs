@@ -50,7 +50,10 @@ struct App {
 type Reply = (StatusCode, Json<Value>);
 
 fn bad(msg: impl std::fmt::Display) -> Reply {
-    (StatusCode::BAD_REQUEST, Json(json!({"error": msg.to_string()})))
+    (
+        StatusCode::BAD_REQUEST,
+        Json(json!({"error": msg.to_string()})),
+    )
 }
 
 async fn create(State(app): State<App>, Json(req): Json<Value>) -> Reply {
@@ -61,16 +64,27 @@ async fn create(State(app): State<App>, Json(req): Json<Value>) -> Reply {
     let targets: Vec<String> = req
         .get("targets")
         .and_then(Value::as_array)
-        .map(|a| a.iter().filter_map(|v| v.as_str().map(str::to_string)).collect())
+        .map(|a| {
+            a.iter()
+                .filter_map(|v| v.as_str().map(str::to_string))
+                .collect()
+        })
         .unwrap_or_default();
     if targets.is_empty() {
         return bad("targets missing");
     }
-    let Some(image) = s("image_b64").and_then(|b| base64::engine::general_purpose::STANDARD.decode(b).ok()) else {
+    let Some(image) =
+        s("image_b64").and_then(|b| base64::engine::general_purpose::STANDARD.decode(b).ok())
+    else {
         return bad("image_b64 missing or not base64");
     };
     let mut protocols = Vec::new();
-    for p in req.get("protocols").and_then(Value::as_array).into_iter().flatten() {
+    for p in req
+        .get("protocols")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
         match p.as_str() {
             Some("MQTT") => protocols.push(Protocol::Mqtt),
             Some("HTTP") => protocols.push(Protocol::Http),
@@ -112,7 +126,10 @@ async fn create(State(app): State<App>, Json(req): Json<Value>) -> Reply {
 async fn status(State(app): State<App>, Path((job, thing)): Path<(String, String)>) -> Reply {
     let c = cloud::lock(&app.cloud);
     let Some(e) = c.execution(&thing, &job) else {
-        return (StatusCode::NOT_FOUND, Json(json!({"error": "no such execution"})));
+        return (
+            StatusCode::NOT_FOUND,
+            Json(json!({"error": "no such execution"})),
+        );
     };
     let history: Vec<Value> = e
         .history
@@ -121,7 +138,9 @@ async fn status(State(app): State<App>, Path((job, thing)): Path<(String, String
         .collect();
     (
         StatusCode::OK,
-        Json(json!({"job_id": job, "thing": thing, "status": e.status.as_str(), "status_details": e.status_details, "history": history})),
+        Json(
+            json!({"job_id": job, "thing": thing, "status": e.status.as_str(), "status_details": e.status_details, "history": history}),
+        ),
     )
 }
 
@@ -130,7 +149,11 @@ struct CancelQuery {
     force: Option<bool>,
 }
 
-async fn cancel(State(app): State<App>, Path(job): Path<String>, Query(q): Query<CancelQuery>) -> Reply {
+async fn cancel(
+    State(app): State<App>,
+    Path(job): Path<String>,
+    Query(q): Query<CancelQuery>,
+) -> Reply {
     let r = cloud::lock(&app.cloud).cancel_job(cloud::now_ms(), &job, q.force.unwrap_or(false));
     let _ = app.kick.send(());
     match r {
@@ -179,22 +202,38 @@ pub async fn run(opts: &ServeOptions) -> Result<(), String> {
             (None, h, p)
         }
         None => {
-            let b = Broker::start(opts.listen).await.map_err(|e| format!("{}: {e}", opts.listen))?;
+            let b = Broker::start(opts.listen)
+                .await
+                .map_err(|e| format!("{}: {e}", opts.listen))?;
             let a = b.addr();
             (Some(Arc::new(b)), a.ip().to_string(), a.port())
         }
     };
-    let http = tokio::net::TcpListener::bind(opts.http).await.map_err(|e| format!("{}: {e}", opts.http))?;
+    let http = tokio::net::TcpListener::bind(opts.http)
+        .await
+        .map_err(|e| format!("{}: {e}", opts.http))?;
     let http_addr = http.local_addr().map_err(|e| e.to_string())?;
-    let admin = tokio::net::TcpListener::bind(opts.admin).await.map_err(|e| format!("{}: {e}", opts.admin))?;
+    let admin = tokio::net::TcpListener::bind(opts.admin)
+        .await
+        .map_err(|e| format!("{}: {e}", opts.admin))?;
     let admin_addr = admin.local_addr().map_err(|e| e.to_string())?;
     let cloud = cloud::new_cloud(Some(http_addr), rand::random());
     cloud::spawn_http(http, cloud::http_router(cloud.clone()));
     let (kick_tx, kick_rx) = mpsc::unbounded_channel();
     let ready = Arc::new(tokio::sync::Notify::new());
     let counters = Arc::new(cloud::LinkCounters::default());
-    tokio::spawn(cloud::run_mqtt(host.clone(), port, cloud.clone(), kick_rx, counters, Some(ready.clone())));
-    cloud::spawn_http(admin, admin_router(cloud, kick_tx, broker.clone(), opts.data.clone()));
+    tokio::spawn(cloud::run_mqtt(
+        host.clone(),
+        port,
+        cloud.clone(),
+        kick_rx,
+        counters,
+        Some(ready.clone()),
+    ));
+    cloud::spawn_http(
+        admin,
+        admin_router(cloud, kick_tx, broker.clone(), opts.data.clone()),
+    );
     let _ = tokio::time::timeout(std::time::Duration::from_secs(10), ready.notified()).await;
     let endpoints = json!({
         "mqtt": format!("mqtt://{host}:{port}"),
@@ -215,17 +254,29 @@ pub async fn run(opts: &ServeOptions) -> Result<(), String> {
 ///
 /// # Errors
 /// Connection errors and non-JSON answers.
-pub async fn admin_call(method: &str, url: &str, body: Option<&Value>) -> Result<(u16, Value), String> {
+pub async fn admin_call(
+    method: &str,
+    url: &str,
+    body: Option<&Value>,
+) -> Result<(u16, Value), String> {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let rest = url.strip_prefix("http://").ok_or_else(|| format!("admin URL {url:?} must be http://HOST:PORT/..."))?;
-    let (hostport, path) = rest.split_once('/').map_or((rest, "/".to_string()), |(h, p)| (h, format!("/{p}")));
-    let mut s = tokio::net::TcpStream::connect(hostport).await.map_err(|e| format!("{hostport}: {e}"))?;
+    let rest = url
+        .strip_prefix("http://")
+        .ok_or_else(|| format!("admin URL {url:?} must be http://HOST:PORT/..."))?;
+    let (hostport, path) = rest
+        .split_once('/')
+        .map_or((rest, "/".to_string()), |(h, p)| (h, format!("/{p}")));
+    let mut s = tokio::net::TcpStream::connect(hostport)
+        .await
+        .map_err(|e| format!("{hostport}: {e}"))?;
     let body = body.map(Value::to_string).unwrap_or_default();
     let req = format!(
         "{method} {path} HTTP/1.1\r\nHost: {hostport}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
         body.len()
     );
-    s.write_all(req.as_bytes()).await.map_err(|e| e.to_string())?;
+    s.write_all(req.as_bytes())
+        .await
+        .map_err(|e| e.to_string())?;
     let mut resp = Vec::new();
     s.read_to_end(&mut resp).await.map_err(|e| e.to_string())?;
     let text = String::from_utf8_lossy(&resp);

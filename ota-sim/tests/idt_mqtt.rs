@@ -17,13 +17,21 @@ async fn greater_version_succeeds_and_runs_the_exact_image() {
     let _d = env.device("dev", &[]);
     let image = img("1.0.1");
     env.job("j1", "dev", image.clone(), P, env.signed());
-    assert_eq!(env.wait_terminal("dev", "j1", 30).await, S::Succeeded, "{}", env.history("dev", "j1"));
+    assert_eq!(
+        env.wait_terminal("dev", "j1", 30).await,
+        S::Succeeded,
+        "{}",
+        env.history("dev", "j1")
+    );
     env.wait_version("dev", "1.0.1", 10).await;
     let st = env.device_status("dev");
     assert_eq!(st["running_version"], "1.0.1");
     assert_eq!(st["image_state"], "Valid");
     use sha2::Digest;
-    let want: String = sha2::Sha256::digest(&image).iter().map(|b| format!("{b:02x}")).collect();
+    let want: String = sha2::Sha256::digest(&image)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
     assert_eq!(st["running_image_sha256"], want.as_str());
     assert!(st["boots"].as_u64().unwrap() >= 2);
 }
@@ -35,7 +43,12 @@ async fn back_to_back_updates_all_succeed() {
     for (i, v) in ["1.0.1", "1.0.2", "1.0.3"].iter().enumerate() {
         let job = format!("b2b-{i}");
         env.job(&job, "dev", img(v), P, env.signed());
-        assert_eq!(env.wait_terminal("dev", &job, 30).await, S::Succeeded, "{}", env.history("dev", &job));
+        assert_eq!(
+            env.wait_terminal("dev", &job, 30).await,
+            S::Succeeded,
+            "{}",
+            env.history("dev", &job)
+        );
         env.wait_version("dev", v, 10).await;
     }
 }
@@ -50,7 +63,12 @@ async fn refused(image: Vec<u8>, sig: impl FnOnce(&Env, &[u8]) -> Signature) {
     env.wait_version("dev", "1.0.0", 10).await;
     // The device still takes a good update afterwards.
     env.job("good", "dev", img("1.1.0"), P, env.signed());
-    assert_eq!(env.wait_terminal("dev", "good", 30).await, S::Succeeded, "{}", env.history("dev", "good"));
+    assert_eq!(
+        env.wait_terminal("dev", "good", 30).await,
+        S::Succeeded,
+        "{}",
+        env.history("dev", "good")
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -70,7 +88,10 @@ async fn unsigned_image_is_refused() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn untrusted_key_is_refused() {
-    refused(img("1.0.1"), |_, _| Signature::Key(ota_cloud::SigningKey::from_seed(4242))).await;
+    refused(img("1.0.1"), |_, _| {
+        Signature::Key(ota_cloud::SigningKey::from_seed(4242))
+    })
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -135,10 +156,24 @@ async fn disconnect_and_resume() {
     let env = Env::new().await;
     let _d = env.device("dev", &["--blocks-per-request", "1"]);
     env.job("j1", "dev", img("1.0.1"), P, env.signed());
-    env.wait_for("download started", 20, |e| e.blocks_served() >= 4).await;
+    env.wait_for("download started", 20, |e| e.blocks_served() >= 4)
+        .await;
     assert!(env.broker.as_ref().unwrap().kick("dev"), "device connected");
-    assert_eq!(env.wait_terminal("dev", "j1", 40).await, S::Succeeded, "{}", env.history("dev", "j1"));
-    assert!(env.broker.as_ref().unwrap().stats().connections.load(std::sync::atomic::Ordering::Relaxed) >= 3);
+    assert_eq!(
+        env.wait_terminal("dev", "j1", 40).await,
+        S::Succeeded,
+        "{}",
+        env.history("dev", "j1")
+    );
+    assert!(
+        env.broker
+            .as_ref()
+            .unwrap()
+            .stats()
+            .connections
+            .load(std::sync::atomic::Ordering::Relaxed)
+            >= 3
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -146,13 +181,19 @@ async fn cancel_while_suspended_then_a_new_job() {
     let env = Env::new().await;
     let mut d = env.device("dev", &["--blocks-per-request", "1"]);
     env.job("j1", "dev", img("1.0.1"), P, env.signed());
-    env.wait_for("download started", 20, |e| e.blocks_served() >= 4).await;
+    env.wait_for("download started", 20, |e| e.blocks_served() >= 4)
+        .await;
     d.kill(); // offline: the device cannot see the cancel
     env.cancel("j1", true);
     let _d2 = env.device("dev", &[]);
     assert_eq!(env.status("dev", "j1"), Some(S::Canceled));
     env.job("j2", "dev", img("1.0.2"), P, env.signed());
-    assert_eq!(env.wait_terminal("dev", "j2", 40).await, S::Succeeded, "{}", env.history("dev", "j2"));
+    assert_eq!(
+        env.wait_terminal("dev", "j2", 40).await,
+        S::Succeeded,
+        "{}",
+        env.history("dev", "j2")
+    );
     env.wait_version("dev", "1.0.2", 10).await;
 }
 
@@ -162,9 +203,17 @@ async fn two_jobs_with_the_first_cancelled() {
     let _d = env.device("dev", &["--blocks-per-request", "1"]);
     env.job("j1", "dev", img("1.0.1"), P, env.signed());
     env.job("j2", "dev", img("1.0.2"), P, env.signed());
-    env.wait_for("j1 in progress", 20, |e| e.status("dev", "j1") == Some(S::InProgress)).await;
+    env.wait_for("j1 in progress", 20, |e| {
+        e.status("dev", "j1") == Some(S::InProgress)
+    })
+    .await;
     env.cancel("j1", true);
-    assert_eq!(env.wait_terminal("dev", "j2", 40).await, S::Succeeded, "{}", env.history("dev", "j2"));
+    assert_eq!(
+        env.wait_terminal("dev", "j2", 40).await,
+        S::Succeeded,
+        "{}",
+        env.history("dev", "j2")
+    );
     assert_eq!(env.status("dev", "j1"), Some(S::Canceled));
     env.wait_version("dev", "1.0.2", 10).await;
 }
@@ -174,10 +223,18 @@ async fn cancel_then_update() {
     let env = Env::new().await;
     let _d = env.device("dev", &["--blocks-per-request", "1"]);
     env.job("j1", "dev", img("1.0.1"), P, env.signed());
-    env.wait_for("j1 in progress", 20, |e| e.status("dev", "j1") == Some(S::InProgress)).await;
+    env.wait_for("j1 in progress", 20, |e| {
+        e.status("dev", "j1") == Some(S::InProgress)
+    })
+    .await;
     env.cancel("j1", true);
     env.job("j2", "dev", img("1.0.2"), P, env.signed());
-    assert_eq!(env.wait_terminal("dev", "j2", 40).await, S::Succeeded, "{}", env.history("dev", "j2"));
+    assert_eq!(
+        env.wait_terminal("dev", "j2", 40).await,
+        S::Succeeded,
+        "{}",
+        env.history("dev", "j2")
+    );
     env.wait_version("dev", "1.0.2", 10).await;
 }
 
@@ -187,11 +244,17 @@ async fn sigkill_mid_download_resumes_without_refetching_persisted_blocks() {
     let total = (SIZE as u32).div_ceil(BLOCK) as usize;
     let mut d = env.device("dev", &["--blocks-per-request", "1"]);
     env.job("j1", "dev", img("1.0.1"), P, env.signed());
-    env.wait_for("half the blocks", 30, |e| e.blocks_served() >= total / 2).await;
+    env.wait_for("half the blocks", 30, |e| e.blocks_served() >= total / 2)
+        .await;
     d.kill();
     let before = env.blocks_served();
     let _d2 = env.device("dev", &[]);
-    assert_eq!(env.wait_terminal("dev", "j1", 40).await, S::Succeeded, "{}", env.history("dev", "j1"));
+    assert_eq!(
+        env.wait_terminal("dev", "j1", 40).await,
+        S::Succeeded,
+        "{}",
+        env.history("dev", "j1")
+    );
     let after = env.blocks_served() - before;
     // The resume record is persisted every `resume_every` (8) blocks: at most that many, plus
     // the blocks in flight at the kill, are fetched again.
@@ -199,5 +262,8 @@ async fn sigkill_mid_download_resumes_without_refetching_persisted_blocks() {
         before + after <= total + 8 + 2,
         "served {before} before the kill and {after} after, for {total} blocks"
     );
-    assert!(after < total, "resumed, not restarted: {after} of {total} fetched after the kill");
+    assert!(
+        after < total,
+        "resumed, not restarted: {after} of {total} fetched after the kill"
+    );
 }

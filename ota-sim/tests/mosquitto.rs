@@ -10,7 +10,11 @@ use ota_cloud::{JobExecutionStatus as S, Protocol};
 use support::*;
 
 fn mosquitto_bin() -> &'static str {
-    for p in ["/usr/sbin/mosquitto", "/usr/bin/mosquitto", "/usr/local/sbin/mosquitto"] {
+    for p in [
+        "/usr/sbin/mosquitto",
+        "/usr/bin/mosquitto",
+        "/usr/local/sbin/mosquitto",
+    ] {
         if std::path::Path::new(p).exists() {
             return p;
         }
@@ -29,7 +33,11 @@ struct Mosquitto {
 
 impl Mosquitto {
     fn start() -> Self {
-        let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let port = TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
         let dir = std::env::temp_dir().join(format!("ota-sim-mosq-{}-{port}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let conf = dir.join("mosquitto.conf");
@@ -50,7 +58,10 @@ impl Mosquitto {
             .expect("start mosquitto");
         let t0 = Instant::now();
         while TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(t0.elapsed() < Duration::from_secs(10), "mosquitto did not listen");
+            assert!(
+                t0.elapsed() < Duration::from_secs(10),
+                "mosquitto did not listen"
+            );
             std::thread::sleep(Duration::from_millis(20));
         }
         Self { child, port, dir }
@@ -71,7 +82,12 @@ async fn device_binary_updates_through_mosquitto_with_the_emulator_as_a_client()
     let env = Env::with_broker(None, m.port).await;
     let _d = env.device("dev", &[]);
     env.job("j1", "dev", img("1.0.1"), Protocol::Mqtt, env.signed());
-    assert_eq!(env.wait_terminal("dev", "j1", 30).await, S::Succeeded, "{}", env.history("dev", "j1"));
+    assert_eq!(
+        env.wait_terminal("dev", "j1", 30).await,
+        S::Succeeded,
+        "{}",
+        env.history("dev", "j1")
+    );
     env.wait_version("dev", "1.0.1", 10).await;
     // And a refused one, through the same broker.
     env.job("j2", "dev", img("1.0.0"), Protocol::Mqtt, env.signed());

@@ -108,7 +108,14 @@ impl Env {
         Device::spawn(&args)
     }
 
-    pub fn job(&self, job_id: &str, thing: &str, image: Vec<u8>, protocol: Protocol, sig: Signature) {
+    pub fn job(
+        &self,
+        job_id: &str,
+        thing: &str,
+        image: Vec<u8>,
+        protocol: Protocol,
+        sig: Signature,
+    ) {
         let spec = JobSpec {
             job_id: job_id.into(),
             targets: vec![thing.into()],
@@ -155,7 +162,10 @@ impl Env {
     pub async fn wait_for(&self, what: &str, secs: u64, mut f: impl FnMut(&Self) -> bool) {
         let t0 = Instant::now();
         while !f(self) {
-            assert!(t0.elapsed() < Duration::from_secs(secs), "timed out waiting for {what}");
+            assert!(
+                t0.elapsed() < Duration::from_secs(secs),
+                "timed out waiting for {what}"
+            );
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
     }
@@ -170,13 +180,19 @@ impl Env {
     }
 
     pub fn cancel(&self, job: &str, force: bool) {
-        cloud::lock(&self.cloud).cancel_job(cloud::now_ms(), job, force).unwrap();
+        cloud::lock(&self.cloud)
+            .cancel_job(cloud::now_ms(), job, force)
+            .unwrap();
         let _ = self.kick.send(());
     }
 
     /// Blocks served by the stream service so far.
     pub fn blocks_served(&self) -> usize {
-        cloud::lock(&self.cloud).stream_log().iter().map(|r| r.blocks.len()).sum()
+        cloud::lock(&self.cloud)
+            .stream_log()
+            .iter()
+            .map(|r| r.blocks.len())
+            .sum()
     }
 
     /// The device's status, through the CLI (`ota-sim device-status`).
@@ -186,7 +202,11 @@ impl Env {
             .arg(self.state(thing))
             .output()
             .unwrap();
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         serde_json::from_slice(&out.stdout).unwrap()
     }
 
@@ -194,11 +214,16 @@ impl Env {
         let state = self.state(thing);
         let t0 = Instant::now();
         loop {
-            let cur = ota_sim::device::status(&state).ok().and_then(|s| s.running_version);
+            let cur = ota_sim::device::status(&state)
+                .ok()
+                .and_then(|s| s.running_version);
             if cur.as_deref() == Some(v) {
                 return;
             }
-            assert!(t0.elapsed() < Duration::from_secs(secs), "{thing} runs {cur:?}, expected {v}");
+            assert!(
+                t0.elapsed() < Duration::from_secs(secs),
+                "{thing} runs {cur:?}, expected {v}"
+            );
             tokio::time::sleep(Duration::from_millis(25)).await;
         }
     }
