@@ -135,6 +135,8 @@
 #[cfg(test)]
 extern crate std;
 
+#[macro_use]
+mod log;
 mod agent;
 pub mod bitmap;
 pub mod codec;

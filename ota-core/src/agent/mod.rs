@@ -1009,6 +1009,7 @@ impl<'a, V: ImageVerifier> Agent<'a, V> {
 
     /// Reports FAILED for a job this agent will not run, and asks for the next one.
     fn reject_foreign(&mut self, id: &str, reason: FailReason) {
+        crate::log::ota_warn!("ota: refusing job {}: {:?}", id, reason);
         let slot = self.take_slot(id);
         let msg = self.status_msg(
             slot,
@@ -1104,6 +1105,7 @@ impl<'a, V: ImageVerifier> Agent<'a, V> {
     }
 
     fn adopt_job(&mut self, doc: &[u8], id: &str, ota: &OtaJob<'_>) {
+        crate::log::ota_info!("ota: job {} offered", id);
         let Some(protocol) = self.choose_protocol(ota) else {
             self.reject_foreign(id, FailReason::UnsupportedProtocol);
             return;
@@ -1323,6 +1325,7 @@ impl<'a, V: ImageVerifier> Agent<'a, V> {
     }
 
     fn retry_data(&mut self) {
+        crate::log::ota_debug!("ota: data request retry {}", self.retries + 1);
         self.retries = self.retries.saturating_add(1);
         if self.retries > self.cfg.max_retries {
             self.fail_job(FailReason::RetriesExhausted);
@@ -1780,6 +1783,11 @@ impl<'a, V: ImageVerifier> Agent<'a, V> {
     }
 
     fn finish_verify(&mut self) {
+        crate::log::ota_info!(
+            "ota: file {} read back ({} bytes)",
+            self.file.index,
+            self.file.size
+        );
         let result = self.check_signature();
         if let Err(r) = result {
             self.fail_job(r);
@@ -1882,6 +1890,7 @@ impl<'a, V: ImageVerifier> Agent<'a, V> {
 
     /// The active job failed: stop, report FAILED with the reason, go on serving.
     fn fail_job(&mut self, reason: FailReason) {
+        crate::log::ota_warn!("ota: job failed: {:?}", reason);
         let slot = self.job.map_or(self.cur_slot, |j| j.slot);
         self.drop_job_silently();
         let msg = self.status_msg(
@@ -1986,6 +1995,7 @@ impl<'a, V: ImageVerifier> Agent<'a, V> {
     }
 
     fn conclude_self_test_failure(&mut self, reason: FailReason) {
+        crate::log::ota_warn!("ota: self-test failed: {:?}", reason);
         self.image_state = ImageState::Rejected;
         self.queue
             .push(Pending::Notify(self.cur_slot, Note::SelfTestFailed(reason)));
