@@ -78,3 +78,8 @@ pub trait HttpBackend: Send + Sync + 'static {
     /// any more: stop).
     fn fetch(&self, req: HttpRequest, out: mpsc::Sender<HttpMsg>) -> BoxFuture;
 }
+
+#[cfg(feature = "http-reqwless")]
+mod reqwless;
+#[cfg(feature = "http-reqwless")]
+pub use self::reqwless::{ReqwlessBackend, TokioStack, URL_BUFFER};

@@ -66,6 +66,8 @@ pub struct DeviceOptions {
     pub block_size: u32,
     /// Blocks per MQTT request.
     pub blocks_per_request: u32,
+    /// Blocks per HTTP range request (`None`: 64 KiB ranges).
+    pub http_blocks_per_request: Option<u32>,
     /// Data protocols enabled.
     pub mqtt: bool,
     /// See [`DeviceOptions::mqtt`].
@@ -94,6 +96,7 @@ impl DeviceOptions {
             factory_size: 16 * 1024,
             block_size: 4096,
             blocks_per_request: 32,
+            http_blocks_per_request: None,
             mqtt: true,
             http: true,
             self_test_timeout: Duration::from_secs(30),
@@ -329,7 +332,10 @@ pub async fn run(opts: &DeviceOptions, observer: &mut dyn Observer) -> Result<()
         let mut config = ota_core::Config::new(&opts.thing, info.version);
         config.block_size = opts.block_size;
         config.blocks_per_request = opts.blocks_per_request;
-        config.http_blocks_per_request = (64 * 1024 / opts.block_size).max(1);
+        config.http_blocks_per_request = opts
+            .http_blocks_per_request
+            .unwrap_or(64 * 1024 / opts.block_size.max(1))
+            .max(1);
         config.mqtt_enabled = opts.mqtt;
         config.http_enabled = opts.http;
         config.self_test_timeout =

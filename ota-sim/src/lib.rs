@@ -17,9 +17,17 @@ pub mod serve;
 
 use std::sync::Arc;
 
-/// The HTTP backend the simulated device uses for range downloads, if this build has one.
+/// The HTTP backend the simulated device uses for range downloads: `ota-http-reqwless`'s
+/// runner on tokio sockets ([`ota_os_std::http::ReqwlessBackend`], 4 KB body chunks, keep-alive),
+/// spawned on the current tokio runtime. `None` only if it could not be started.
 pub fn http_backend() -> Option<Arc<dyn ota_os_std::http::HttpBackend>> {
-    None
+    match ota_os_std::http::ReqwlessBackend::new(4096) {
+        Ok(b) => Some(Arc::new(b)),
+        Err(e) => {
+            log::warn!("no HTTP backend: {e}");
+            None
+        }
+    }
 }
 
 /// The p256 verifying key of an `ota-cloud` signing key.

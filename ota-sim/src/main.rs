@@ -59,6 +59,9 @@ enum Cmd {
         block_size: u32,
         #[arg(long, default_value_t = 32)]
         blocks_per_request: u32,
+        /// Blocks per HTTP range request (default: 64 KiB ranges).
+        #[arg(long)]
+        http_blocks_per_request: Option<u32>,
         /// Data protocols enabled: mqtt, http or mqtt,http.
         #[arg(long, default_value = "mqtt,http")]
         protocols: String,
@@ -266,6 +269,7 @@ async fn device_cmd(cmd: Cmd) -> Result<(), String> {
         version,
         block_size,
         blocks_per_request,
+        http_blocks_per_request,
         protocols,
         self_test_timeout,
         request_timeout,
@@ -294,6 +298,7 @@ async fn device_cmd(cmd: Cmd) -> Result<(), String> {
     opts.factory_version = parse_version(&version)?;
     opts.block_size = block_size;
     opts.blocks_per_request = blocks_per_request;
+    opts.http_blocks_per_request = http_blocks_per_request;
     let protos: Vec<&str> = protocols.split(',').map(str::trim).collect();
     opts.mqtt = protos.contains(&"mqtt");
     opts.http = protos.contains(&"http");
