@@ -1074,3 +1074,32 @@ fn statistics_and_state_after_download() {
     assert_eq!(s.processed, 3);
     assert_eq!(s.requests, 1);
 }
+
+#[test]
+fn a_slow_flash_write_does_not_stall_the_download() {
+    let data = image(8 * BS as usize, 36);
+    let mut dev = Dev::new(config());
+    dev.start(PlatformImageState::Valid);
+    dev.jobs(
+        "$next/get/accepted",
+        &job_doc("job1", &["MQTT"], S, &[FileSpec::signed(&data)], None),
+    );
+    dev.done(); // FileCreate
+    let acts = dev.block(S, 0, 0, &data);
+    assert!(acts.iter().any(|a| matches!(a, Act::Write { .. })));
+    // The write takes longer than the request timeout.
+    let acts = dev.fire();
+    assert!(
+        stream_requests(&acts).is_empty(),
+        "no retry while the flash is busy: {acts:?}"
+    );
+    let deadline = dev
+        .agent
+        .poll_timeout()
+        .expect("still a deadline while the write is pending");
+    assert!(deadline.as_millis() > dev.now);
+    dev.done();
+    // With the write done and the rest of the window lost, the timer asks again.
+    let acts = dev.fire();
+    assert_eq!(stream_requests(&acts), [(1, vec![1, 2, 3, 4])]);
+}

@@ -730,6 +730,8 @@ impl<'a, V: ImageVerifier> Agent<'a, V> {
                 }
                 Phase::Download => {
                     if self.platform_op.is_some() {
+                        // A slow flash operation: look again later, it is not the link's fault.
+                        self.arm(Timer::Request, self.cfg.request_timeout);
                         return;
                     }
                     self.retry_data();
