@@ -117,3 +117,39 @@ impl<STATE: NorFlash> BootControl for EmbassyBoot<'_, STATE> {
         Ok(())
     }
 }
+
+#[cfg(all(test, feature = "std"))]
+mod tests {
+    use super::*;
+    use crate::mock::MockFlash;
+
+    #[test]
+    fn states_map_and_commit_marks_booted() {
+        let mut word = embassy_boot::AlignedBuffer([0u8; 4]);
+        assert!(matches!(
+            EmbassyBoot::new(MockFlash::<4, 4096>::new(4096), &mut [0u8; 8], 8192),
+            Err(SetupError::WordSize)
+        ));
+        let mut state = MockFlash::<4, 4096>::new(4096);
+        // A swapped, not yet booted image: the SWAP magic in the first word.
+        state.as_bytes_mut()[..4].fill(0xF0);
+        let mut b = EmbassyBoot::new(state, &mut word.0, 8192).unwrap();
+        assert_eq!(b.max_image_len(), Some(8192));
+        assert_eq!(b.state(), Ok(State::Swap));
+        assert_eq!(b.platform_state(), Ok(PlatformImageState::PendingCommit));
+        assert_eq!(b.activate(100), Err(PalError::BootState));
+        b.commit().unwrap();
+        assert_eq!(b.state(), Ok(State::Boot));
+        assert_eq!(b.platform_state(), Ok(PlatformImageState::Valid));
+        assert_eq!(b.activate(9000), Err(PalError::TooLarge));
+        b.activate(100).unwrap();
+        assert_eq!(b.state(), Ok(State::Swap));
+        assert_eq!(
+            b.platform_state(),
+            Ok(PlatformImageState::Valid),
+            "old image until reset"
+        );
+        b.cancel_activation().unwrap();
+        assert_eq!(b.state(), Ok(State::Boot));
+    }
+}
