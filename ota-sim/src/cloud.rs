@@ -241,14 +241,76 @@ pub fn create_job(cloud: &mut Cloud, spec: &JobSpec) -> Result<(), String> {
         .map_err(|e| e.to_string())
 }
 
+/// One answer of the data-plane HTTP server.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HttpServed {
+    /// Status code.
+    pub status: u16,
+    /// The object key (the path without its leading `/`).
+    pub path: String,
+    /// The `Range` header of the request, if any.
+    pub range: Option<String>,
+    /// The bytes of the object the answer carried (`first..=last`), for `200` and `206`.
+    pub bytes: Option<(u64, u64)>,
+}
+
+/// What the data-plane HTTP server saw (every answer, in order), and how long it holds each
+/// answer back (a slow link for tests; 0 by default).
+#[derive(Debug, Default)]
+pub struct HttpTap {
+    /// Milliseconds each answer waits before it is computed and sent.
+    pub delay_ms: std::sync::atomic::AtomicU64,
+    log: Mutex<Vec<HttpServed>>,
+}
+
+impl HttpTap {
+    /// The answers so far.
+    pub fn served(&self) -> Vec<HttpServed> {
+        self.log.lock().map(|l| l.clone()).unwrap_or_default()
+    }
+
+    fn push(&self, s: HttpServed) {
+        if let Ok(mut l) = self.log.lock() {
+            l.push(s);
+        }
+    }
+}
+
+fn served_bytes(status: u16, headers: &[(String, String)], body_len: usize) -> Option<(u64, u64)> {
+    match status {
+        200 if body_len > 0 => Some((0, body_len as u64 - 1)),
+        206 => {
+            let v = headers
+                .iter()
+                .find(|(k, _)| k.eq_ignore_ascii_case("content-range"))?
+                .1
+                .strip_prefix("bytes ")?;
+            let (a, b) = v.split_once('/')?.0.split_once('-')?;
+            Some((a.parse().ok()?, b.parse().ok()?))
+        }
+        _ => None,
+    }
+}
+
 /// The data-plane HTTP server: answers GETs from the model's S3 stand-in (Range, presigned
 /// query, expiry).
 pub fn http_router(cloud: SharedCloud) -> axum::Router {
+    http_router_tapped(cloud, Arc::new(HttpTap::default()))
+}
+
+/// [`http_router`] that records every answer in `tap` and holds answers back by its delay.
+pub fn http_router_tapped(cloud: SharedCloud, tap: Arc<HttpTap>) -> axum::Router {
     use axum::body::Body;
     use axum::http::{HeaderMap, Response, StatusCode, Uri};
+    use std::sync::atomic::Ordering::Relaxed;
     axum::Router::new().fallback(move |uri: Uri, headers: HeaderMap| {
         let cloud = cloud.clone();
+        let tap = tap.clone();
         async move {
+            let delay = tap.delay_ms.load(Relaxed);
+            if delay > 0 {
+                tokio::time::sleep(Duration::from_millis(delay)).await;
+            }
             let target = uri
                 .path_and_query()
                 .map_or_else(|| uri.path().to_string(), |p| p.as_str().to_string());
@@ -257,6 +319,12 @@ pub fn http_router(cloud: SharedCloud) -> axum::Router {
                 .and_then(|v| v.to_str().ok())
                 .map(str::to_string);
             let reply = lock(&cloud).http_get(now_ms(), &target, range.as_deref());
+            tap.push(HttpServed {
+                status: reply.status,
+                path: uri.path().trim_start_matches('/').to_string(),
+                range,
+                bytes: served_bytes(reply.status, &reply.headers, reply.body.len()),
+            });
             let mut resp = Response::builder()
                 .status(StatusCode::from_u16(reply.status).unwrap_or(StatusCode::BAD_GATEWAY));
             for (k, v) in &reply.headers {

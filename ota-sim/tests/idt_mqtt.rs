@@ -1,269 +1,94 @@
 //! The IDT OTA qualification cases (test-scenarios.md §1.1) over MQTT, end to end: the AWS
 //! side (embedded endpoint, ota-cloud) in the test, the device as a real `ota-sim device`
-//! process on file-backed flash.
+//! process on file-backed flash. The cases are in `common/cases.rs`, shared with `idt_http.rs`.
 
-mod support;
+mod common;
 
-use ota_cloud::{JobExecutionStatus as S, Protocol};
-use ota_sim::cloud::Signature;
-use ota_sim::image::Behaviour;
-use support::*;
+use ota_cloud::Protocol;
 
 const P: Protocol = Protocol::Mqtt;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn greater_version_succeeds_and_runs_the_exact_image() {
-    let env = Env::new().await;
-    let _d = env.device("dev", &[]);
-    let image = img("1.0.1");
-    env.job("j1", "dev", image.clone(), P, env.signed());
-    assert_eq!(
-        env.wait_terminal("dev", "j1", 30).await,
-        S::Succeeded,
-        "{}",
-        env.history("dev", "j1")
-    );
-    env.wait_version("dev", "1.0.1", 10).await;
-    let st = env.device_status("dev");
-    assert_eq!(st["running_version"], "1.0.1");
-    assert_eq!(st["image_state"], "Valid");
-    use sha2::Digest;
-    let want: String = sha2::Sha256::digest(&image)
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect();
-    assert_eq!(st["running_image_sha256"], want.as_str());
-    assert!(st["boots"].as_u64().unwrap() >= 2);
+    common::cases::greater_version_succeeds_and_runs_the_exact_image(P).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn back_to_back_updates_all_succeed() {
-    let env = Env::new().await;
-    let _d = env.device("dev", &[]);
-    for (i, v) in ["1.0.1", "1.0.2", "1.0.3"].iter().enumerate() {
-        let job = format!("b2b-{i}");
-        env.job(&job, "dev", img(v), P, env.signed());
-        assert_eq!(
-            env.wait_terminal("dev", &job, 30).await,
-            S::Succeeded,
-            "{}",
-            env.history("dev", &job)
-        );
-        env.wait_version("dev", v, 10).await;
-    }
-}
-
-async fn refused(image: Vec<u8>, sig: impl FnOnce(&Env, &[u8]) -> Signature) {
-    let env = Env::new().await;
-    let _d = env.device("dev", &[]);
-    let s = sig(&env, &image);
-    env.job("bad", "dev", image, P, s);
-    let st = env.wait_terminal("dev", "bad", 30).await;
-    assert_ne!(st, S::Succeeded, "{}", env.history("dev", "bad"));
-    env.wait_version("dev", "1.0.0", 10).await;
-    // The device still takes a good update afterwards.
-    env.job("good", "dev", img("1.1.0"), P, env.signed());
-    assert_eq!(
-        env.wait_terminal("dev", "good", 30).await,
-        S::Succeeded,
-        "{}",
-        env.history("dev", "good")
-    );
+    common::cases::back_to_back_updates_all_succeed(P).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn same_version_is_refused() {
-    refused(img("1.0.0"), |e, _| e.signed()).await;
+    common::cases::same_version_is_refused(P).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn previous_version_is_refused() {
-    refused(img("0.9.0"), |e, _| e.signed()).await;
+    common::cases::previous_version_is_refused(P).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn unsigned_image_is_refused() {
-    refused(img("1.0.1"), |_, _| Signature::None).await;
+    common::cases::unsigned_image_is_refused(P).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn untrusted_key_is_refused() {
-    refused(img("1.0.1"), |_, _| {
-        Signature::Key(ota_cloud::SigningKey::from_seed(4242))
-    })
-    .await;
+    common::cases::untrusted_key_is_refused(P).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn image_corrupted_after_signing_is_refused() {
-    let good = img("1.0.1");
-    let mut bad = good.clone();
-    bad[5000] ^= 0x5a;
-    refused(bad, move |e, _| Signature::Raw(e.key.sign(&good))).await;
+    common::cases::image_corrupted_after_signing_is_refused(P).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn corrupted_signature_is_refused() {
-    refused(img("1.0.1"), |e, image| {
-        let s = e.key.sign(image);
-        // The runner's mutation: letters A..M swapped with Z..N.
-        let m: String = s
-            .chars()
-            .map(|c| match c {
-                'A'..='M' => (b'Z' - (c as u8 - b'A')) as char,
-                'N'..='Z' => (b'A' + (b'Z' - c as u8)) as char,
-                c => c,
-            })
-            .collect();
-        Signature::Raw(m)
-    })
-    .await;
-}
-
-async fn rolled_back(image: Vec<u8>) {
-    let env = Env::new().await;
-    let _d = env.device("dev", &[]);
-    env.job("bad", "dev", image, P, env.signed());
-    let st = env.wait_terminal("dev", "bad", 40).await;
-    assert_ne!(st, S::Succeeded, "{}", env.history("dev", "bad"));
-    env.wait_version("dev", "1.0.0", 10).await;
-    let status = env.device_status("dev");
-    assert_eq!(status["image_state"], "Valid");
+    common::cases::corrupted_signature_is_refused(P).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn signed_image_that_crashes_rolls_back() {
-    rolled_back(img_with("1.0.1", Behaviour::Crash)).await;
+    common::cases::signed_image_that_crashes_rolls_back(P).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn signed_image_that_never_connects_rolls_back() {
-    rolled_back(img_with("1.0.1", Behaviour::NoNetwork)).await;
+    common::cases::signed_image_that_never_connects_rolls_back(P).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn signed_image_that_fails_its_self_test_rolls_back() {
-    rolled_back(img_with("1.0.1", Behaviour::FailSelfTest)).await;
+    common::cases::signed_image_that_fails_its_self_test_rolls_back(P).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn signed_non_image_does_not_boot_and_rolls_back() {
-    rolled_back(b"the end is never ".repeat(2500)).await;
+    common::cases::signed_non_image_does_not_boot_and_rolls_back(P).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn disconnect_and_resume() {
-    let env = Env::new().await;
-    let _d = env.device("dev", &["--blocks-per-request", "1"]);
-    env.job("j1", "dev", img("1.0.1"), P, env.signed());
-    env.wait_for("download started", 20, |e| e.blocks_served() >= 4)
-        .await;
-    assert!(env.broker.as_ref().unwrap().kick("dev"), "device connected");
-    assert_eq!(
-        env.wait_terminal("dev", "j1", 40).await,
-        S::Succeeded,
-        "{}",
-        env.history("dev", "j1")
-    );
-    assert!(
-        env.broker
-            .as_ref()
-            .unwrap()
-            .stats()
-            .connections
-            .load(std::sync::atomic::Ordering::Relaxed)
-            >= 3
-    );
+    common::cases::disconnect_and_resume(P).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cancel_while_suspended_then_a_new_job() {
-    let env = Env::new().await;
-    let mut d = env.device("dev", &["--blocks-per-request", "1"]);
-    env.job("j1", "dev", img("1.0.1"), P, env.signed());
-    env.wait_for("download started", 20, |e| e.blocks_served() >= 4)
-        .await;
-    d.kill(); // offline: the device cannot see the cancel
-    env.cancel("j1", true);
-    let _d2 = env.device("dev", &[]);
-    assert_eq!(env.status("dev", "j1"), Some(S::Canceled));
-    env.job("j2", "dev", img("1.0.2"), P, env.signed());
-    assert_eq!(
-        env.wait_terminal("dev", "j2", 40).await,
-        S::Succeeded,
-        "{}",
-        env.history("dev", "j2")
-    );
-    env.wait_version("dev", "1.0.2", 10).await;
+    common::cases::cancel_while_suspended_then_a_new_job(P).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_jobs_with_the_first_cancelled() {
-    let env = Env::new().await;
-    let _d = env.device("dev", &["--blocks-per-request", "1"]);
-    env.job("j1", "dev", img("1.0.1"), P, env.signed());
-    env.job("j2", "dev", img("1.0.2"), P, env.signed());
-    env.wait_for("j1 in progress", 20, |e| {
-        e.status("dev", "j1") == Some(S::InProgress)
-    })
-    .await;
-    env.cancel("j1", true);
-    assert_eq!(
-        env.wait_terminal("dev", "j2", 40).await,
-        S::Succeeded,
-        "{}",
-        env.history("dev", "j2")
-    );
-    assert_eq!(env.status("dev", "j1"), Some(S::Canceled));
-    env.wait_version("dev", "1.0.2", 10).await;
+    common::cases::two_jobs_with_the_first_cancelled(P).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cancel_then_update() {
-    let env = Env::new().await;
-    let _d = env.device("dev", &["--blocks-per-request", "1"]);
-    env.job("j1", "dev", img("1.0.1"), P, env.signed());
-    env.wait_for("j1 in progress", 20, |e| {
-        e.status("dev", "j1") == Some(S::InProgress)
-    })
-    .await;
-    env.cancel("j1", true);
-    env.job("j2", "dev", img("1.0.2"), P, env.signed());
-    assert_eq!(
-        env.wait_terminal("dev", "j2", 40).await,
-        S::Succeeded,
-        "{}",
-        env.history("dev", "j2")
-    );
-    env.wait_version("dev", "1.0.2", 10).await;
+    common::cases::cancel_then_update(P).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigkill_mid_download_resumes_without_refetching_persisted_blocks() {
-    let env = Env::new().await;
-    let total = (SIZE as u32).div_ceil(BLOCK) as usize;
-    let mut d = env.device("dev", &["--blocks-per-request", "1"]);
-    env.job("j1", "dev", img("1.0.1"), P, env.signed());
-    env.wait_for("half the blocks", 30, |e| e.blocks_served() >= total / 2)
-        .await;
-    d.kill();
-    let before = env.blocks_served();
-    let _d2 = env.device("dev", &[]);
-    assert_eq!(
-        env.wait_terminal("dev", "j1", 40).await,
-        S::Succeeded,
-        "{}",
-        env.history("dev", "j1")
-    );
-    let after = env.blocks_served() - before;
-    // The resume record is persisted every `resume_every` (8) blocks: at most that many, plus
-    // the blocks in flight at the kill, are fetched again.
-    assert!(
-        before + after <= total + 8 + 2,
-        "served {before} before the kill and {after} after, for {total} blocks"
-    );
-    assert!(
-        after < total,
-        "resumed, not restarted: {after} of {total} fetched after the kill"
-    );
+    common::cases::sigkill_mid_download_resumes_without_refetching_persisted_blocks(P).await;
 }

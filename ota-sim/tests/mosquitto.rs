@@ -1,13 +1,13 @@
 //! The device binary and the emulator (as a client) on Debian's mosquitto.
 
-mod support;
+mod common;
 
 use std::net::{TcpListener, TcpStream};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use common::*;
 use ota_cloud::{JobExecutionStatus as S, Protocol};
-use support::*;
 
 fn mosquitto_bin() -> &'static str {
     for p in [

@@ -1,6 +1,9 @@
 //! Test support: the AWS side in the test process (embedded endpoint + ota-cloud over sockets)
-//! and devices as real `ota-sim device` processes, killed on drop.
+//! and devices as real `ota-sim device` processes, killed on drop; the IDT cases themselves
+//! ([`cases`]), run over MQTT by `idt_mqtt.rs` and over HTTP by `idt_http.rs`.
 #![allow(dead_code, unreachable_pub, missing_docs)]
+
+pub mod cases;
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -10,7 +13,7 @@ use std::time::{Duration, Instant};
 use ota_cloud::{JobExecutionStatus, Protocol, SigningKey};
 use ota_core::Version;
 use ota_sim::broker::Broker;
-use ota_sim::cloud::{self, JobSpec, SharedCloud, Signature};
+use ota_sim::cloud::{self, HttpTap, JobSpec, SharedCloud, Signature};
 use ota_sim::image::{self, Behaviour};
 
 pub const BLOCK: u32 = 1024;
@@ -20,6 +23,8 @@ pub struct Env {
     pub broker: Option<Broker>,
     pub port: u16,
     pub cloud: SharedCloud,
+    /// The data-plane HTTP server's log and delay.
+    pub tap: Arc<HttpTap>,
     pub kick: tokio::sync::mpsc::UnboundedSender<()>,
     pub key: SigningKey,
     pub dir: PathBuf,
@@ -44,7 +49,8 @@ impl Env {
         std::fs::create_dir_all(&dir).unwrap();
         let http = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let cloud = cloud::new_cloud(Some(http.local_addr().unwrap()), n as u64);
-        cloud::spawn_http(http, cloud::http_router(cloud.clone()));
+        let tap = Arc::new(HttpTap::default());
+        cloud::spawn_http(http, cloud::http_router_tapped(cloud.clone(), tap.clone()));
         let (kick, kick_rx) = tokio::sync::mpsc::unbounded_channel();
         let ready = Arc::new(tokio::sync::Notify::new());
         tokio::spawn(cloud::run_mqtt(
@@ -65,6 +71,7 @@ impl Env {
             broker,
             port,
             cloud,
+            tap,
             kick,
             key,
             dir,
@@ -116,16 +123,7 @@ impl Env {
         protocol: Protocol,
         sig: Signature,
     ) {
-        let spec = JobSpec {
-            job_id: job_id.into(),
-            targets: vec![thing.into()],
-            image,
-            protocols: vec![protocol],
-            signature: sig,
-            certfile: None,
-            presign_expiry_s: None,
-        };
-        self.create(&spec);
+        self.create(&spec(job_id, thing, image, protocol, sig));
     }
 
     pub fn create(&self, spec: &JobSpec) {
@@ -186,13 +184,42 @@ impl Env {
         let _ = self.kick.send(());
     }
 
-    /// Blocks served by the stream service so far.
+    /// Blocks served so far: by the stream service, and in HTTP answers (blocks a `200`/`206`
+    /// body touched).
     pub fn blocks_served(&self) -> usize {
-        cloud::lock(&self.cloud)
+        let mqtt: usize = cloud::lock(&self.cloud)
             .stream_log()
             .iter()
             .map(|r| r.blocks.len())
-            .sum()
+            .sum();
+        mqtt + self.http_blocks().len()
+    }
+
+    /// Every block index an HTTP answer carried, once per answer.
+    pub fn http_blocks(&self) -> Vec<u64> {
+        let b = u64::from(BLOCK);
+        self.tap
+            .served()
+            .iter()
+            .filter_map(|s| s.bytes)
+            .flat_map(|(first, last)| first / b..=last / b)
+            .collect()
+    }
+
+    /// HTTP answers with this status so far.
+    pub fn http_answers(&self, status: u16) -> usize {
+        self.tap
+            .served()
+            .iter()
+            .filter(|s| s.status == status)
+            .count()
+    }
+
+    /// Holds every HTTP answer back by `ms` (a slow link).
+    pub fn set_http_delay(&self, ms: u64) {
+        self.tap
+            .delay_ms
+            .store(ms, std::sync::atomic::Ordering::Relaxed);
     }
 
     /// The device's status, through the CLI (`ota-sim device-status`).
@@ -232,6 +259,25 @@ impl Env {
 impl Drop for Env {
     fn drop(&mut self) {
         let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// A one-file job for one thing over one protocol.
+pub fn spec(
+    job_id: &str,
+    thing: &str,
+    image: Vec<u8>,
+    protocol: Protocol,
+    sig: Signature,
+) -> JobSpec {
+    JobSpec {
+        job_id: job_id.into(),
+        targets: vec![thing.into()],
+        image,
+        protocols: vec![protocol],
+        signature: sig,
+        certfile: None,
+        presign_expiry_s: None,
     }
 }
 
