@@ -55,8 +55,8 @@ pub mod tls;
 
 pub use backoff::Backoff;
 pub use runner::{
-    Application, AutoAccept, Broker, Exit, LinkStats, Pal, RunError, Settings, Stream, open_stream,
-    run,
+    Application, AutoAccept, Broker, ConnectError, Exit, LinkStats, Pal, RunError, Settings,
+    Stream, open_stream, run,
 };
 
 pub use ota_core;

@@ -71,17 +71,53 @@ pub trait Application {
     fn statistics(&mut self, state: State, stats: &Statistics) {
         let _ = (state, stats);
     }
+    /// Called with [`Application::statistics`]: the run loop's connection counters.
+    fn link_statistics(&mut self, stats: &LinkStats) {
+        let _ = stats;
+    }
     /// The MQTT connection came up (`true`) or went down (`false`).
     fn link(&mut self, up: bool) {
         let _ = up;
     }
+    /// A connection attempt failed; the next one starts after `retry_in`.
+    fn connect_failed(&mut self, error: &ConnectError, retry_in: Duration) {
+        let _ = (error, retry_in);
+    }
 }
+
+/// Why an attempt to connect to the broker failed.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum ConnectError {
+    /// TCP connect or TLS handshake (a refused or unknown certificate shows here or, with
+    /// TLS 1.3, as an alert during the MQTT CONNECT).
+    Transport(std::io::Error),
+    /// The MQTT CONNECT failed: refused by the broker, or the connection broke during it.
+    Mqtt(String),
+    /// No CONNACK within [`Settings::connect_timeout`].
+    Timeout,
+}
+
+impl fmt::Display for ConnectError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ConnectError::Transport(e) => write!(f, "transport: {e}"),
+            ConnectError::Mqtt(e) => write!(f, "MQTT CONNECT: {e}"),
+            ConnectError::Timeout => f.write_str("no CONNACK in time"),
+        }
+    }
+}
+
+impl std::error::Error for ConnectError {}
 
 /// The default [`Application`]: accept on self-test, log statistics.
 #[derive(Debug, Default, Clone, Copy)]
 pub struct AutoAccept;
 
 impl Application for AutoAccept {
+    fn connect_failed(&mut self, error: &ConnectError, retry_in: Duration) {
+        log::warn!("connecting to the broker: {error}; retrying in {retry_in:?}");
+    }
     fn statistics(&mut self, state: State, s: &Statistics) {
         log::info!(
             "state {state}: received {} queued {} processed {} dropped {}",
@@ -255,6 +291,7 @@ struct Loop<'x, P: Pal, A: Application> {
     exit: Option<Exit>,
     committed: bool,
     t0: std::time::Instant,
+    stats: LinkStats,
 }
 
 impl<P: Pal, A: Application> Loop<'_, P, A> {
@@ -415,6 +452,7 @@ pub async fn run<P: Pal, V: ImageVerifier, A: Application>(
         exit: None,
         committed: false,
         t0,
+        stats: LinkStats::default(),
     };
 
     // The boot state, read once; the record is kept for restarts of a stopped agent.
@@ -438,28 +476,43 @@ pub async fn run<P: Pal, V: ImageVerifier, A: Application>(
     loop {
         // Connect.
         let attempt = async {
-            let stream = open_stream(&settings.broker).await.ok()?;
-            session.connect(FromTokio::new(stream)).await.ok()
+            let stream = open_stream(&settings.broker)
+                .await
+                .map_err(ConnectError::Transport)?;
+            session
+                .connect(FromTokio::new(stream))
+                .await
+                .map_err(|e| ConnectError::Mqtt(e.to_string()))
         };
         let conn = tokio::select! {
-            c = tokio::time::timeout(settings.connect_timeout, attempt) => c.ok().flatten(),
-            _ = sleep_until_opt(watchdog.filter(|_| !lp.committed)) => None,
+            c = tokio::time::timeout(settings.connect_timeout, attempt) => {
+                c.unwrap_or(Err(ConnectError::Timeout)).map_err(Some)
+            }
+            _ = sleep_until_opt(watchdog.filter(|_| !lp.committed)) => Err(None),
         };
-        let Some(mut conn) = conn else {
-            if watchdog_due(&lp) {
-                lp.cancel_http();
-                return Ok(Exit::TrialWatchdog);
+        let mut conn = match conn {
+            Ok(c) => c,
+            Err(error) => {
+                if watchdog_due(&lp) {
+                    lp.cancel_http();
+                    return Ok(Exit::TrialWatchdog);
+                }
+                let delay = backoff.next_delay();
+                if let Some(e) = &error {
+                    log::debug!("connect failed: {e}; retrying in {delay:?}");
+                    lp.stats.failed_attempts = lp.stats.failed_attempts.saturating_add(1);
+                    lp.app.connect_failed(e, delay);
+                }
+                tokio::select! {
+                    _ = tokio::time::sleep(delay) => {}
+                    _ = sleep_until_opt(watchdog.filter(|_| !lp.committed)) => {}
+                }
+                continue;
             }
-            let delay = backoff.next_delay();
-            log::debug!("connect failed; retrying in {delay:?}");
-            tokio::select! {
-                _ = tokio::time::sleep(delay) => {}
-                _ = sleep_until_opt(watchdog.filter(|_| !lp.committed)) => {}
-            }
-            continue;
         };
         let _: &mut minimq::Connection<'_, '_, Io> = &mut conn;
         backoff.reset();
+        lp.stats.connects = lp.stats.connects.saturating_add(1);
         lp.app.link(true);
         if !started {
             started = true;
@@ -511,6 +564,7 @@ pub async fn run<P: Pal, V: ImageVerifier, A: Application>(
             if now_t >= next_stats {
                 next_stats = now_t + settings.stats_interval;
                 lp.app.statistics(agent.state(), &agent.statistics());
+                lp.app.link_statistics(&lp.stats);
             }
             if restart_at.is_some_and(|r| now_t >= r) {
                 restart_at = None;
@@ -528,6 +582,7 @@ pub async fn run<P: Pal, V: ImageVerifier, A: Application>(
             }
         }
         drop(conn);
+        lp.stats.losses = lp.stats.losses.saturating_add(1);
         lp.app.link(false);
         if let Some(down) = ota.disconnected() {
             agent.handle(lp.now(), down)?;

@@ -49,13 +49,15 @@ pub const FILTERS: [&str; 6] = [
     "$aws/things/+/streams/+/describe/+",
 ];
 
-/// Host and port of an `mqtt://HOST:PORT` URL.
+/// Host and port of an `mqtt://HOST:PORT` URL (also `mqtts://`, `tcp://` or a bare
+/// `HOST:PORT`; TLS is chosen by the device's `--tls-*` flags, not by the scheme).
 ///
 /// # Errors
 /// A message when the URL is not of that form.
 pub fn parse_mqtt_url(url: &str) -> Result<(String, u16), String> {
     let rest = url
         .strip_prefix("mqtt://")
+        .or_else(|| url.strip_prefix("mqtts://"))
         .or_else(|| url.strip_prefix("tcp://"))
         .unwrap_or(url);
     let (host, port) = rest

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use ota_core::verify::{P256Verifier, TrustedKey};
 use ota_core::{Command, Event, PlatformImageState, State, Statistics, Version};
-use ota_os_std::{Application, Broker, Exit, Settings};
+use ota_os_std::{Application, Broker, ConnectError, Exit, Settings};
 use ota_pal_flash::BootControl;
 use ota_pal_flash::boot::sim::SimBoot;
 use ota_pal_flash::host::{HostFlash, SimDevice, SimDeviceConfig};
@@ -122,6 +122,10 @@ pub trait Observer: Send {
     fn statistics(&mut self, state: State, stats: &Statistics) {
         let _ = (state, stats);
     }
+    /// A connection attempt to the broker failed (refused, TLS, timeout).
+    fn connect_failed(&mut self, error: &ConnectError, retry_in: Duration) {
+        let _ = (error, retry_in);
+    }
 }
 
 /// An observer that logs to stderr.
@@ -149,6 +153,9 @@ impl Observer for LogObserver {
         if !matches!(event, Event::Progress { .. }) {
             eprintln!("[device] {event:?}");
         }
+    }
+    fn connect_failed(&mut self, error: &ConnectError, retry_in: Duration) {
+        eprintln!("[device] connect failed: {error}; retrying in {retry_in:.1?}");
     }
     fn statistics(&mut self, state: State, s: &Statistics) {
         if self.verbose {
@@ -179,6 +186,9 @@ impl Application for SimApp<'_> {
     }
     fn statistics(&mut self, state: State, stats: &Statistics) {
         self.observer.statistics(state, stats);
+    }
+    fn connect_failed(&mut self, error: &ConnectError, retry_in: Duration) {
+        self.observer.connect_failed(error, retry_in);
     }
 }
 

@@ -4,6 +4,7 @@
 #![allow(dead_code, unreachable_pub, missing_docs)]
 
 pub mod cases;
+pub mod mosquitto;
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -89,10 +90,21 @@ impl Env {
 
     /// Starts `ota-sim device` for `thing` (factory 1.0.0, 1 KiB blocks, short timeouts).
     pub fn device(&self, thing: &str, extra: &[&str]) -> Device {
+        Device::spawn(&self.device_args(thing, &self.broker_url(), extra), None)
+    }
+
+    /// [`Env::device`] on another broker URL, its stderr written to a file (returned).
+    pub fn device_logged(&self, thing: &str, broker: &str, extra: &[&str]) -> (Device, PathBuf) {
+        let log = self.dir.join(format!("{thing}.log"));
+        let d = Device::spawn(&self.device_args(thing, broker, extra), Some(&log));
+        (d, log)
+    }
+
+    fn device_args(&self, thing: &str, broker: &str, extra: &[&str]) -> Vec<String> {
         let mut args: Vec<String> = vec![
             "device".into(),
             "--broker".into(),
-            self.broker_url(),
+            broker.into(),
             "--thing".into(),
             thing.into(),
             "--state".into(),
@@ -112,7 +124,7 @@ impl Env {
             args.extend(["--blocks-per-request".into(), "8".into()]);
         }
         args.extend(extra.iter().map(|s| s.to_string()));
-        Device::spawn(&args)
+        args
     }
 
     pub fn job(
@@ -295,15 +307,18 @@ pub struct Device {
 }
 
 impl Device {
-    pub fn spawn(args: &[String]) -> Self {
+    /// Starts `ota-sim ARGS`; stderr goes to `log` if given, else to the test's stderr with
+    /// `OTA_SIM_TEST_LOG` set, else nowhere.
+    pub fn spawn(args: &[String], log: Option<&Path>) -> Self {
+        let stderr = match log {
+            Some(p) => Stdio::from(std::fs::File::create(p).unwrap()),
+            None if std::env::var_os("OTA_SIM_TEST_LOG").is_some() => Stdio::inherit(),
+            None => Stdio::null(),
+        };
         let child = Command::new(env!("CARGO_BIN_EXE_ota-sim"))
             .args(args)
             .stdout(Stdio::null())
-            .stderr(if std::env::var_os("OTA_SIM_TEST_LOG").is_some() {
-                Stdio::inherit()
-            } else {
-                Stdio::null()
-            })
+            .stderr(stderr)
             .spawn()
             .expect("start ota-sim device");
         Self { child }
