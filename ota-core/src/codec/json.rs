@@ -160,8 +160,9 @@ impl<'a> Value<'a> {
     /// As [`Value::as_u32`], for values up to `u64::MAX` (Jobs timestamps).
     pub fn as_u64(&self) -> Option<u64> {
         match self {
-            Self::Number(s) => parse_decimal(s.as_bytes()),
-            Self::String(r) => parse_uint_text(r.as_str()?.as_bytes()),
+            Self::Number(s) => parse_digits(s.as_bytes(), 10),
+            // An escape or a non-ASCII byte is not a digit: the raw text serves.
+            Self::String(r) => parse_uint_text(r.raw()),
             _ => None,
         }
     }
@@ -331,33 +332,22 @@ pub fn parse(doc: &[u8]) -> Result<Value<'_>, JsonError> {
 // ---------------------------------------------------------------------------------------------
 // Numbers as text
 
-/// Decimal digits only (at least one), no overflow.
-fn parse_decimal(b: &[u8]) -> Option<u64> {
+/// Digits of `radix` only (at least one), no overflow.
+fn parse_digits(b: &[u8], radix: u32) -> Option<u64> {
     if b.is_empty() {
         return None;
     }
     b.iter().try_fold(0u64, |acc, &c| {
-        let d = char::from(c).to_digit(10)?;
-        acc.checked_mul(10)?.checked_add(u64::from(d))
-    })
-}
-
-/// Hexadecimal digits only (at least one), no overflow.
-fn parse_hex(b: &[u8]) -> Option<u64> {
-    if b.is_empty() {
-        return None;
-    }
-    b.iter().try_fold(0u64, |acc, &c| {
-        let d = char::from(c).to_digit(16)?;
-        acc.checked_mul(16)?.checked_add(u64::from(d))
+        let d = char::from(c).to_digit(radix)?;
+        acc.checked_mul(u64::from(radix))?.checked_add(u64::from(d))
     })
 }
 
 /// `0x`/`0X` + hex digits, or decimal digits: the text of a number sent as a JSON string.
 pub(crate) fn parse_uint_text(b: &[u8]) -> Option<u64> {
     match b {
-        [b'0', b'x' | b'X', hex @ ..] => parse_hex(hex),
-        _ => parse_decimal(b),
+        [b'0', b'x' | b'X', hex @ ..] => parse_digits(hex, 16),
+        _ => parse_digits(b, 10),
     }
 }
 
