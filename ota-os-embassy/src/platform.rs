@@ -49,3 +49,13 @@ where
         AsyncPlatform::execute(self, action, read_buf).await
     }
 }
+
+impl<T: OtaPlatform + ?Sized> OtaPlatform for &mut T {
+    async fn boot_info<'b>(&mut self, record_buf: &'b mut [u8]) -> Result<BootInfo<'b>, PalError> {
+        (**self).boot_info(record_buf).await
+    }
+
+    async fn execute<'b>(&mut self, action: &Action<'_>, read_buf: &'b mut [u8]) -> Outcome<'b> {
+        (**self).execute(action, read_buf).await
+    }
+}

@@ -56,7 +56,7 @@ struct FakePlatform {
     resets: u32,
 }
 
-impl OtaPlatform for &mut FakePlatform {
+impl OtaPlatform for FakePlatform {
     async fn boot_info<'b>(&mut self, _: &'b mut [u8]) -> Result<BootInfo<'b>, PalError> {
         let state = self.boot.ok_or(PalError::BootState)?;
         Ok(BootInfo {
