@@ -54,9 +54,10 @@ pub enum Flow {
 ///   the agent has consumed it, that is, after the `FileWrite` it caused is done (the agent
 ///   takes no further body while a write is outstanding). If the agent has cancelled the
 ///   request, do not feed it: return [`Flow::Cancel`].
-/// - [`cancelled`](Self::cancelled) resolves when the agent cancels the current request
-///   (`Action::HttpCancel`, e.g. after its request timer or a link loss); it must be
-///   cancel-safe (the runner drops it when a read completes first).
+/// - [`cancelled`](Self::cancelled) resolves when the agent cancels the current request (the
+///   one [`next_request`](Self::next_request) returned last) with `Action::HttpCancel`, e.g.
+///   after its request timer or a link loss; a cancel of an earlier request must not count. It
+///   must be cancel-safe: the runner drops it whenever the network wins the race.
 #[allow(async_fn_in_trait)]
 #[cfg_attr(test, mockall::automock)]
 pub trait RangeLink {
