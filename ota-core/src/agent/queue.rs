@@ -97,6 +97,7 @@ pub(crate) struct Queue {
 }
 
 impl Queue {
+    #[inline(never)] // smaller out of line (measured, see the README's code size)
     pub(crate) const fn new() -> Self {
         Self {
             items: [None; QUEUE_CAP],
@@ -114,6 +115,7 @@ impl Queue {
         self.items[i] = Some(p);
         self.len += 1;
     }
+    #[inline(never)] // smaller out of line (measured, see the README's code size)
     pub(crate) fn pop(&mut self) -> Option<Pending> {
         if self.len == 0 {
             return None;
@@ -123,6 +125,7 @@ impl Queue {
         self.len -= 1;
         p
     }
+    #[inline(never)] // smaller out of line (measured, see the README's code size)
     pub(crate) fn clear(&mut self) {
         *self = Self::new();
     }

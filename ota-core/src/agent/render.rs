@@ -12,6 +12,7 @@ use crate::wire::Writer;
 const STREAM_TOKEN: &str = "rdy";
 
 impl<'a, V: ImageVerifier> Agent<'a, V> {
+    #[inline(never)] // smaller out of line (measured, see the README's code size)
     pub(super) fn render(&mut self, p: Pending) -> Action<'_> {
         match p {
             Pending::Sub(t) => {
@@ -243,6 +244,7 @@ impl<'a, V: ImageVerifier> Agent<'a, V> {
     }
 
     /// Writes the current file's unescaped `filepath` into the topic scratch; its length.
+    #[inline(never)] // smaller out of line (measured, see the README's code size)
     fn file_path_len(&mut self) -> usize {
         let Some(j) = self.job else { return 0 };
         let doc = self.job_buf.get(..j.doc_len).unwrap_or(&[]);

@@ -284,6 +284,7 @@ impl<'a> Reader<'a> {
         Ok(b)
     }
 
+    #[inline(never)] // smaller out of line (measured, see the README's code size)
     fn take(&mut self, n: u64) -> Result<&'a [u8], CborError> {
         let n = usize::try_from(n).map_err(|_| CborError::UnexpectedEnd)?;
         let end = self.pos.checked_add(n).ok_or(CborError::UnexpectedEnd)?;
@@ -573,6 +574,7 @@ struct Writer<'o> {
 }
 
 impl<'o> Writer<'o> {
+    #[inline(never)] // smaller out of line (measured, see the README's code size)
     fn new(out: &'o mut [u8]) -> Self {
         Self { out, len: 0 }
     }

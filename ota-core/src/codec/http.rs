@@ -53,6 +53,7 @@ impl core::error::Error for ContentRangeError {}
 /// [`ContentRangeError::Unsatisfied`]. Spaces and tabs are allowed around the value and
 /// between the unit and the range (at least one is required there), nowhere else. Numbers are
 /// ASCII digits only (no sign); one over `u32::MAX` is [`ContentRangeError::Inconsistent`].
+#[inline(never)] // smaller out of line (measured, see the README's code size)
 pub fn parse_content_range(value: &[u8]) -> Result<ContentRange, ContentRangeError> {
     let v = value.trim_ascii();
     let (unit, rest) = v.split_at_checked(5).ok_or(ContentRangeError::Malformed)?;
