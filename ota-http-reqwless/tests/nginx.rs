@@ -54,7 +54,7 @@ async fn multi_range_download_is_byte_identical_over_one_kept_alive_connection()
         (1, 7, 0),
         "{stats:?}"
     );
-    let log = nginx.access_log();
+    let log = nginx.access_log_wait(7);
     assert_eq!(log.len(), 7);
     assert!(
         log.iter()

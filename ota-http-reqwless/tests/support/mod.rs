@@ -136,6 +136,19 @@ impl Nginx {
         self.dir.join("www").join(path)
     }
 
+    /// The access log once it has at least `n` lines (nginx logs a request just after it
+    /// has sent the answer), or as it is after 5 s.
+    pub fn access_log_wait(&self, n: usize) -> Vec<(u64, u16, String, String)> {
+        let deadline = std::time::Instant::now() + Duration::from_secs(5);
+        loop {
+            let log = self.access_log();
+            if log.len() >= n || std::time::Instant::now() > deadline {
+                return log;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
     /// Access-log lines: (connection, status, range, uri).
     pub fn access_log(&self) -> Vec<(u64, u16, String, String)> {
         std::fs::read_to_string(self.dir.join("logs/access.log"))
