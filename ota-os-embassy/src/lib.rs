@@ -6,6 +6,7 @@ pub(crate) mod fmt;
 
 pub mod backoff;
 pub mod channel;
+pub mod http;
 pub mod net;
 pub mod platform;
 #[cfg(feature = "mqtt-minimq")]
@@ -14,12 +15,15 @@ pub mod time;
 
 pub use backoff::Backoff;
 pub use channel::{AppCommand, JobId, Notification, OtaChannels, Report, TaskStatistics};
+pub use http::{HttpExec, NoHttp};
 pub use net::Connect;
 pub use platform::OtaPlatform;
 #[cfg(feature = "mqtt-minimq")]
 pub use task::{AgentSetup, Exit, OtaTask, SetupError, TaskBuffers, TaskConfig};
 
 pub use ota_core;
+#[cfg(feature = "http-reqwless")]
+pub use ota_http_reqwless;
 #[cfg(feature = "mqtt-minimq")]
 pub use ota_mqtt_minimq;
 pub use ota_pal_flash;

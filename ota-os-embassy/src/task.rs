@@ -4,6 +4,7 @@
 use crate::backoff::Backoff;
 use crate::channel::{AppCommand, Notification, OtaChannels, Report, TaskStatistics};
 use crate::fmt::{log_info, log_warn};
+use crate::http::{HttpExec, NoHttp};
 use crate::net::Connect;
 use crate::platform::OtaPlatform;
 use crate::time::{now, to_embassy};
@@ -116,15 +117,17 @@ pub struct TaskBuffers<'a> {
 /// The agent task. Build it once (in the task or from `static`s), then `run` it.
 ///
 /// See the [crate documentation](crate) for the loop and the RAM budget.
-pub struct OtaTask<'a, V, P, C, M, const NC: usize, const NN: usize>
+pub struct OtaTask<'a, V, P, C, M, const NC: usize, const NN: usize, H = NoHttp>
 where
     V: ImageVerifier,
     P: OtaPlatform,
     C: Connect,
     M: RawMutex,
+    H: HttpExec,
 {
     core: Core<'a, V, P, M, NC, NN>,
     connector: C,
+    http: H,
     session: Session<'a>,
     ota: OtaMqtt<'a>,
     backoff: Backoff,
@@ -143,6 +146,8 @@ struct Core<'a, V: ImageVerifier, P: OtaPlatform, M: RawMutex, const NC: usize, 
     activate_at: Option<Instant>,
     report_at: Instant,
     report_period: Duration,
+    #[cfg(feature = "http-reqwless")]
+    http: crate::http::HttpState,
 }
 
 /// The transport type of a drain without a connection (never constructed).
@@ -169,6 +174,7 @@ impl embedded_io_async::Write for Offline {
 }
 
 /// What draining the agent's actions asked for.
+#[derive(Clone, Copy)]
 enum Drained {
     /// All done; the connection (if any) is fine.
     Idle,
@@ -178,7 +184,7 @@ enum Drained {
     Exit(Exit),
 }
 
-impl<'a, V, P, C, M, const NC: usize, const NN: usize> OtaTask<'a, V, P, C, M, NC, NN>
+impl<'a, V, P, C, M, const NC: usize, const NN: usize> OtaTask<'a, V, P, C, M, NC, NN, NoHttp>
 where
     V: ImageVerifier,
     P: OtaPlatform,
@@ -228,8 +234,11 @@ where
                 activate_at: None,
                 report_at: Instant::now() + task_config.report_period,
                 report_period: task_config.report_period,
+                #[cfg(feature = "http-reqwless")]
+                http: crate::http::HttpState::new(),
             },
             connector,
+            http: NoHttp,
             session,
             ota,
             backoff: Backoff::new(
@@ -241,6 +250,29 @@ where
         })
     }
 
+    /// Gives the task an HTTP executor (feature `http-reqwless`: an
+    /// `ota_http_reqwless::HttpRunner`) for jobs that deliver over HTTP.
+    pub fn with_http<H: HttpExec>(self, http: H) -> OtaTask<'a, V, P, C, M, NC, NN, H> {
+        OtaTask {
+            core: self.core,
+            connector: self.connector,
+            http,
+            session: self.session,
+            ota: self.ota,
+            backoff: self.backoff,
+            cfg: self.cfg,
+        }
+    }
+}
+
+impl<'a, V, P, C, M, const NC: usize, const NN: usize, H> OtaTask<'a, V, P, C, M, NC, NN, H>
+where
+    V: ImageVerifier,
+    P: OtaPlatform,
+    C: Connect,
+    M: RawMutex,
+    H: HttpExec,
+{
     /// The agent's state (`OTA_GetState`).
     pub fn state(&self) -> State {
         self.core.agent.state()
@@ -266,6 +298,7 @@ where
         let Self {
             core,
             connector,
+            http,
             session,
             ota,
             backoff,
@@ -299,7 +332,7 @@ where
             backoff.reset();
             core.stats.connects = core.stats.connects.saturating_add(1);
             log_info!("MQTT connected");
-            if let Some(exit) = core.serve_online(ota, &mut conn).await {
+            if let Some(exit) = core.serve_online(ota, &mut conn, http).await {
                 return exit;
             }
             // Lost: suspend the agent and reconnect.
@@ -443,10 +476,11 @@ impl<'a, V: ImageVerifier, P: OtaPlatform, M: RawMutex, const NC: usize, const N
     }
 
     /// Serves the connection until it breaks (`None`) or the task must end.
-    async fn serve_online<IO>(
+    async fn serve_online<IO, H: HttpExec>(
         &mut self,
         ota: &mut OtaMqtt<'a>,
         conn: &mut Connection<'_, '_, IO>,
+        #[allow(unused_variables)] http: &mut H,
     ) -> Option<Exit>
     where
         IO: embedded_io_async::Read + embedded_io_async::Write,
@@ -461,6 +495,23 @@ impl<'a, V: ImageVerifier, P: OtaPlatform, M: RawMutex, const NC: usize, const N
                 Drained::Idle => {}
                 Drained::Disconnected => return None,
                 Drained::Exit(e) => return Some(e),
+            }
+            #[cfg(feature = "http-reqwless")]
+            if let Some(req) = self.http.req.take() {
+                self.http.cancelled = false;
+                let mut link = http_link::CoreLink {
+                    core: &mut *self,
+                    ota: &mut *ota,
+                    conn: &mut *conn,
+                    req: Some(req),
+                    end: None,
+                };
+                http.serve(&mut link).await;
+                match link.end {
+                    Some(Drained::Disconnected) => return None,
+                    Some(Drained::Exit(e)) => return Some(e),
+                    _ => continue,
+                }
             }
             let wake = self.next_wake();
             let event = select3(
@@ -507,6 +558,8 @@ impl<'a, V: ImageVerifier, P: OtaPlatform, M: RawMutex, const NC: usize, const N
                 read,
                 stats,
                 channels,
+                #[cfg(feature = "http-reqwless")]
+                http,
                 ..
             } = self;
             let Some(action) = agent.poll() else {
@@ -536,12 +589,21 @@ impl<'a, V: ImageVerifier, P: OtaPlatform, M: RawMutex, const NC: usize, const N
                     }
                     continue;
                 }
+                #[cfg(feature = "http-reqwless")]
+                Action::HttpGet { url, first, last } if http.stage(url, first, last) => {
+                    // Served by the HTTP executor once the drain is done.
+                    continue;
+                }
                 Action::HttpGet { .. } => {
-                    // No HTTP executor in this build: the request fails; the agent retries
-                    // and, after its retries, fails the job with a reason.
+                    // No HTTP executor (or a URL too long for it): the request fails; the
+                    // agent retries and, after its retries, fails the job with a reason.
                     Outcome::NotPlatform
                 }
-                Action::HttpCancel => continue,
+                Action::HttpCancel => {
+                    #[cfg(feature = "http-reqwless")]
+                    http.cancel();
+                    continue;
+                }
                 other => platform.execute(&other, read).await,
             };
             match outcome {
@@ -558,6 +620,96 @@ impl<'a, V: ImageVerifier, P: OtaPlatform, M: RawMutex, const NC: usize, const N
                         stats.usage_errors = stats.usage_errors.saturating_add(1);
                     }
                 }
+            }
+        }
+    }
+}
+
+/// The agent's side of an HTTP exchange: the request the agent staged, and every input fed
+/// back through the task's usual drain.
+#[cfg(feature = "http-reqwless")]
+mod http_link {
+    use super::{Core, Drained};
+    use crate::platform::OtaPlatform;
+    use crate::time::to_embassy;
+    use embassy_sync::blocking_mutex::raw::RawMutex;
+    use embassy_time::Timer;
+    use minimq::Connection;
+    use ota_core::Input;
+    use ota_core::verify::ImageVerifier;
+    use ota_http_reqwless::{Flow, RangeLink, RangeRequest};
+    use ota_mqtt_minimq::OtaMqtt;
+
+    pub(super) struct CoreLink<'c, 'a, 'x, 'y, V, P, M, IO, const NC: usize, const NN: usize>
+    where
+        V: ImageVerifier,
+        P: OtaPlatform,
+        M: RawMutex,
+    {
+        pub(super) core: &'c mut Core<'a, V, P, M, NC, NN>,
+        pub(super) ota: &'c mut OtaMqtt<'a>,
+        pub(super) conn: &'c mut Connection<'x, 'y, IO>,
+        /// The one request this exchange serves.
+        pub(super) req: Option<(u32, u32)>,
+        /// How a drain during the exchange ended, when not idle.
+        pub(super) end: Option<Drained>,
+    }
+
+    impl<V, P, M, IO, const NC: usize, const NN: usize> RangeLink
+        for CoreLink<'_, '_, '_, '_, V, P, M, IO, NC, NN>
+    where
+        V: ImageVerifier,
+        P: OtaPlatform,
+        M: RawMutex,
+        IO: embedded_io_async::Read + embedded_io_async::Write,
+    {
+        async fn next_request(&mut self, url: &mut [u8]) -> Option<RangeRequest> {
+            let (first, last) = self.req.take()?;
+            let src = &self.core.http.url;
+            match url.get_mut(..src.len()) {
+                Some(dst) => {
+                    dst.copy_from_slice(src);
+                    Some(RangeRequest {
+                        url_len: src.len(),
+                        first,
+                        last,
+                    })
+                }
+                None => {
+                    let _ = self.input(Input::HttpFailed).await;
+                    None
+                }
+            }
+        }
+
+        async fn input<'i>(&mut self, input: Input<'i>) -> Flow {
+            if self.end.is_some() || self.core.http.cancelled {
+                return Flow::Cancel;
+            }
+            self.core.handle(input);
+            match self.core.drain(self.ota, Some(&mut *self.conn)).await {
+                Drained::Idle => {}
+                other => {
+                    self.end = Some(other);
+                    return Flow::Cancel;
+                }
+            }
+            if self.core.http.cancelled {
+                Flow::Cancel
+            } else {
+                Flow::Continue
+            }
+        }
+
+        async fn cancelled(&mut self) {
+            if self.core.http.cancelled || self.end.is_some() {
+                return;
+            }
+            // The agent's deadline (its request timeout, re-armed by every chunk) bounds the
+            // exchange; the task handles the timeout once the runner has returned.
+            match self.core.agent.poll_timeout() {
+                Some(t) => Timer::at(to_embassy(t)).await,
+                None => core::future::pending::<()>().await,
             }
         }
     }

@@ -3,8 +3,10 @@
 //! downloads a signed image into ota-pal-flash's platform (mock NOR flash, simulated A/B boot
 //! control), verifies it, reports `self_test: ready` and resets into it when the application
 //! activates. A second run kicks the device off the broker mid-download: the task suspends,
-//! reconnects with backoff and finishes from its bitmap.
+//! reconnects with backoff and finishes from its bitmap. A third delivers the image over HTTP
+//! (ota-sim's presigned-URL server, ranges through ota-http-reqwless).
 #![allow(missing_docs)]
+#![cfg(all(feature = "mqtt-minimq", feature = "http-reqwless"))]
 
 use embassy_futures::select::{Either, select};
 use embassy_sync::blocking_mutex::raw::CriticalSectionRawMutex;
@@ -13,10 +15,12 @@ use embedded_io_adapters::tokio_1::FromTokio;
 use ota_cloud::{JobExecutionStatus, Protocol, SigningKey};
 use ota_core::verify::{P256Verifier, TrustedKey};
 use ota_core::{Buffers, Config, Version};
+use ota_http_reqwless::{HttpBuffers, HttpRunner};
 use ota_os_embassy::{
-    AgentSetup, AppCommand, Connect, Exit, Notification, OtaChannels, OtaTask, TaskBuffers,
-    TaskConfig,
+    AgentSetup, AppCommand, Connect, Exit, HttpExec, Notification, OtaChannels, OtaTask,
+    TaskBuffers, TaskConfig,
 };
+use ota_os_std::http::TokioStack;
 use ota_pal_flash::boot::sim::{SimBoot, SimBootloader};
 use ota_pal_flash::mock::MockFlash;
 use ota_sim::broker::Broker;
@@ -87,6 +91,7 @@ async fn run_device(
     key: &SigningKey,
     platform: &mut Pal,
     kick_after: Option<u32>,
+    http: bool,
 ) -> Outcome {
     let channels: &'static Channels = Box::leak(Box::new(OtaChannels::new()));
     let verifying = ota_sim::verifying_key(key);
@@ -99,14 +104,15 @@ async fn run_device(
     config.blocks_per_request = 8;
     config.status_every = 8;
     config.request_timeout = ota_core::Duration::from_secs(2);
-    config.http_enabled = false;
+    config.http_enabled = http;
+    config.http_blocks_per_request = 8;
     let agent = AgentSetup {
         config,
         buffers: Buffers {
             block: leak(BLOCK as usize),
             job: leak(4096),
             bitmap: leak(64),
-            url: leak(0),
+            url: leak(2048),
         },
         verifier: P256Verifier::new(keys),
     };
@@ -114,7 +120,7 @@ async fn run_device(
     task_config.backoff_min = Duration::from_millis(50);
     task_config.backoff_max = Duration::from_millis(200);
     task_config.connect_timeout = Duration::from_secs(5);
-    let mut task = OtaTask::new(
+    let task = OtaTask::new(
         agent,
         platform,
         TokioTcp(broker.addr()),
@@ -127,7 +133,38 @@ async fn run_device(
         task_config,
     )
     .expect("valid setup");
+    if http {
+        let stack: &'static TokioStack = Box::leak(Box::new(TokioStack));
+        let runner = HttpRunner::new(
+            stack,
+            stack,
+            HttpBuffers {
+                url: leak(2048),
+                header: leak(2048),
+                chunk: leak(BLOCK as usize),
+            },
+        );
+        drive(task.with_http(runner), channels, broker, kick_after).await
+    } else {
+        drive(task, channels, broker, kick_after).await
+    }
+}
 
+async fn drive<H: HttpExec>(
+    mut task: OtaTask<
+        '_,
+        P256Verifier<'static>,
+        &mut Pal,
+        TokioTcp,
+        CriticalSectionRawMutex,
+        4,
+        64,
+        H,
+    >,
+    channels: &'static Channels,
+    broker: &Broker,
+    kick_after: Option<u32>,
+) -> Outcome {
     let mut notes = Vec::new();
     let app = async {
         let mut progress = 0u32;
@@ -163,18 +200,28 @@ async fn run_device(
     }
 }
 
-async fn setup(job_id: &str, data: &[u8], key: &SigningKey) -> (Broker, cloud::SharedCloud) {
+async fn setup(
+    job_id: &str,
+    data: &[u8],
+    key: &SigningKey,
+    protocol: Protocol,
+) -> (Broker, cloud::SharedCloud) {
     let broker = Broker::start("127.0.0.1:0".parse().unwrap())
         .await
         .expect("broker");
-    let cloud = cloud::new_cloud(None, 7);
+    // The presigned-URL server of the model (S3 stand-in), on loopback.
+    let http = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("http listener");
+    let cloud = cloud::new_cloud(Some(http.local_addr().expect("addr")), 7);
+    cloud::spawn_http(http, cloud::http_router(cloud.clone()));
     cloud::create_job(
         &mut cloud::lock(&cloud),
         &JobSpec {
             job_id: job_id.into(),
             targets: vec![THING.into()],
             image: data.to_vec(),
-            protocols: vec![Protocol::Mqtt],
+            protocols: vec![protocol],
             signature: Signature::Key(key.clone()),
             certfile: None,
             presign_expiry_s: None,
@@ -220,9 +267,9 @@ fn mqtt_update_end_to_end_over_ota_sim() {
     rt.block_on(async {
         let key = SigningKey::from_seed(11);
         let data = image(37 * 1024 + 123);
-        let (broker, cloud) = setup("job-e2e", &data, &key).await;
+        let (broker, cloud) = setup("job-e2e", &data, &key, Protocol::Mqtt).await;
         let mut platform = platform();
-        let out = run_device(&broker, &key, &mut platform, None).await;
+        let out = run_device(&broker, &key, &mut platform, None, false).await;
         assert_eq!(out.exit, Exit::Reset, "activated: reset into the new image");
         assert!(matches!(out.notes.first(), Some(Notification::Link(true))));
         assert!(out.notes.iter().any(|n| matches!(
@@ -248,9 +295,9 @@ fn a_lost_connection_suspends_reconnects_and_resumes_the_download() {
     rt.block_on(async {
         let key = SigningKey::from_seed(12);
         let data = image(64 * 1024 - 77);
-        let (broker, cloud) = setup("job-kick", &data, &key).await;
+        let (broker, cloud) = setup("job-kick", &data, &key, Protocol::Mqtt).await;
         let mut platform = platform();
-        let out = run_device(&broker, &key, &mut platform, Some(2)).await;
+        let out = run_device(&broker, &key, &mut platform, Some(2), false).await;
         assert_eq!(out.exit, Exit::Reset);
         assert!(out.disconnects >= 1, "the kick was seen");
         assert!(out.connects >= 2, "the task reconnected");
@@ -264,5 +311,26 @@ fn a_lost_connection_suspends_reconnects_and_resumes_the_download() {
             .collect();
         assert_eq!(&links[..3], &[true, false, true], "{links:?}");
         check_update(&mut platform, &data, &cloud, "job-kick");
+    });
+}
+
+#[test]
+fn http_update_end_to_end_over_ota_sim() {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let key = SigningKey::from_seed(13);
+        let data = image(45 * 1024 + 5);
+        let (broker, cloud) = setup("job-http", &data, &key, Protocol::Http).await;
+        let mut platform = platform();
+        let out = run_device(&broker, &key, &mut platform, None, true).await;
+        assert_eq!(out.exit, Exit::Reset, "activated: reset into the new image");
+        assert!(out.notes.iter().any(|n| matches!(
+            n,
+            Notification::ReceivedJob { job_id, .. } if job_id == "job-http"
+        )));
+        check_update(&mut platform, &data, &cloud, "job-http");
     });
 }
