@@ -30,4 +30,5 @@ macro_rules! log_warn {
 #[allow(dead_code)]
 pub(crate) struct Discard;
 
+#[allow(unused_imports)]
 pub(crate) use {log_info, log_warn};
