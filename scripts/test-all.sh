@@ -7,5 +7,6 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 cargo test --workspace --all-targets
 cargo test --workspace --doc
+cargo test -p ota-http-reqwless --features tls
 if [ -x scripts/qemu-tests.sh ]; then scripts/qemu-tests.sh; fi
 if [ -x scripts/fuzz-smoke.sh ]; then scripts/fuzz-smoke.sh; fi

@@ -147,7 +147,7 @@ mod types;
 pub mod verify;
 mod wire;
 
-pub use agent::{Agent, Buffers, UsageError};
+pub use agent::{Agent, Buffers, MAX_PAYLOAD_LEN, MAX_TOPIC_LEN, UsageError};
 pub use config::{Config, ConfigError, Protocol};
 pub use time::{Duration, Instant};
 pub use types::*;

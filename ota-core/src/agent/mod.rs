@@ -249,11 +249,18 @@ pub struct Agent<'a, V: ImageVerifier> {
     recheck_job: bool,
     subscribed_stream: bool,
     /// Rendering scratch: topic and payload of the action last polled.
-    topic_buf: [u8; 320],
-    payload_buf: [u8; 512],
+    topic_buf: [u8; MAX_TOPIC_LEN],
+    payload_buf: [u8; MAX_PAYLOAD_LEN],
 }
 
 const BACKOFF_SHIFT_MAX: u32 = 16;
+
+/// Longest topic (or topic filter) in an action the agent emits: `$aws/things/` + a 128-byte
+/// thing name + `/streams/` + a 128-byte stream name + `/rejected/cbor` fits. Also bounds the
+/// unescaped `filepath` in [`Action::FileCreate`]. Size MQTT transmit buffers with it.
+pub const MAX_TOPIC_LEN: usize = 320;
+/// Longest MQTT payload the agent publishes (status updates, `$next/get`, GetStream requests).
+pub const MAX_PAYLOAD_LEN: usize = 512;
 
 impl<'a, V: ImageVerifier> Agent<'a, V> {
     /// Creates an agent in state [`State::Init`]. Nothing happens until [`Input::Start`].
@@ -327,8 +334,8 @@ impl<'a, V: ImageVerifier> Agent<'a, V> {
             custom_len: 0,
             recheck_job: false,
             subscribed_stream: false,
-            topic_buf: [0; 320],
-            payload_buf: [0; 512],
+            topic_buf: [0; MAX_TOPIC_LEN],
+            payload_buf: [0; MAX_PAYLOAD_LEN],
         })
     }
 
