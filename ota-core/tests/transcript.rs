@@ -590,7 +590,8 @@ fn pending_commit_with_no_self_test_job_rolls_back() {
         "$next/get/accepted",
         &job_doc("other", &["MQTT"], S, &[FileSpec::signed(&data)], None),
     );
-    assert_eq!(acts.first(), Some(&Act::SetState(ImageState::Rejected)));
+    assert!(notes(&acts)[0].starts_with("SelfTestFailed("), "{acts:?}");
+    assert!(acts.contains(&Act::SetState(ImageState::Rejected)));
     assert_eq!(acts.last(), Some(&Act::Reset));
 }
 
@@ -1102,4 +1103,15 @@ fn a_slow_flash_write_does_not_stall_the_download() {
     // With the write done and the rest of the window lost, the timer asks again.
     let acts = dev.fire();
     assert_eq!(stream_requests(&acts), [(1, vec![1, 2, 3, 4])]);
+}
+
+#[test]
+fn pending_commit_with_no_job_at_all_rolls_back_at_the_self_test_deadline() {
+    let mut dev = Dev::auto();
+    dev.start(PlatformImageState::PendingCommit);
+    dev.jobs("$next/get/accepted", &no_job());
+    let acts = dev.advance(120_000);
+    assert_eq!(notes(&acts), ["SelfTestFailed(,self-test timed out)"]);
+    assert!(acts.contains(&Act::SetState(ImageState::Rejected)));
+    assert_eq!(acts.last(), Some(&Act::Reset));
 }

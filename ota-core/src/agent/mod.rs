@@ -720,6 +720,10 @@ impl<'a, V: ImageVerifier> Agent<'a, V> {
                     )
                 {
                     // No self-test job ever came: roll back.
+                    self.queue.push(Pending::Notify(
+                        self.cur_slot,
+                        Note::SelfTestFailed(FailReason::SelfTestTimeout),
+                    ));
                     self.image_state = ImageState::Rejected;
                     self.set_platform(ImageState::Rejected);
                     self.phase = Phase::Concluding;
@@ -894,6 +898,10 @@ impl<'a, V: ImageVerifier> Agent<'a, V> {
                 );
             } else {
                 // The platform tests an image the cloud no longer considers under test.
+                self.queue.push(Pending::Notify(
+                    self.cur_slot,
+                    Note::SelfTestFailed(FailReason::ImageStateMismatch),
+                ));
                 self.image_state = ImageState::Rejected;
                 self.set_platform(ImageState::Rejected);
                 self.phase = Phase::Concluding;
