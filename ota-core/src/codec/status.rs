@@ -63,7 +63,7 @@ impl core::error::Error for EncodeError {}
 /// (with `out` untouched) when the request does not fit.
 pub fn encode_next_get(client_token: &str, out: &mut [u8]) -> Result<usize, EncodeError> {
     check_client_token(client_token)?;
-    encode_with(out, |w| {
+    encode_with(out, &|w| {
         w.bytes(b"{\"clientToken\":")?;
         w.json_str(client_token)?;
         w.bytes(b"}")
@@ -97,9 +97,8 @@ fn check_details(details: &[(&str, &str)]) -> Result<(), EncodeError> {
         if !key_ok || repeated {
             return Err(EncodeError::BadDetailKey);
         }
-        let value_ok = !value.is_empty()
-            && value.chars().count() <= MAX_STATUS_VALUE_LEN
-            && !value.chars().any(char::is_control);
+        let value_ok =
+            !value.is_empty() && char_count(value) <= MAX_STATUS_VALUE_LEN && !has_control(value);
         if !value_ok {
             return Err(EncodeError::BadDetailValue);
         }
@@ -107,11 +106,25 @@ fn check_details(details: &[(&str, &str)]) -> Result<(), EncodeError> {
     Ok(())
 }
 
+/// `s.chars().count()`, on bytes: every byte but a UTF-8 continuation byte starts a character
+/// (no `core::str` counting or decoding machinery in flash).
+fn char_count(s: &str) -> usize {
+    s.bytes().filter(|&b| !(0x80..0xc0).contains(&b)).count()
+}
+
+/// `s.chars().any(char::is_control)`, on bytes: the control characters (`Cc`) are U+0000–U+001F
+/// and U+007F (one byte each) and U+0080–U+009F (`C2 80`–`C2 9F`).
+fn has_control(s: &str) -> bool {
+    let b = s.as_bytes();
+    b.iter().any(|&c| c < 0x20 || c == 0x7f)
+        || b.windows(2).any(|w| matches!(w, [0xc2, 0x80..=0x9f]))
+}
+
 /// Runs `write` once to measure, then again into `out` if it fits, so that `out` is left
 /// untouched on [`EncodeError::BufferTooSmall`].
 fn encode_with(
     out: &mut [u8],
-    write: impl Fn(&mut Writer<'_>) -> Result<(), EncodeError>,
+    write: &dyn Fn(&mut Writer<'_>) -> Result<(), EncodeError>,
 ) -> Result<usize, EncodeError> {
     let mut measure = Writer { out: None, len: 0 };
     write(&mut measure)?;
@@ -230,7 +243,7 @@ pub fn encode_status_update(
     if let Some(token) = update.client_token {
         check_client_token(token)?;
     }
-    encode_with(out, |w| {
+    encode_with(out, &|w| {
         w.bytes(b"{\"status\":")?;
         w.json_str(update.status.as_str())?;
         if !update.details.is_empty() {
@@ -386,6 +399,14 @@ fn optional_string<'a>(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    proptest::proptest! {
+        #[test]
+        fn byte_wise_checks_match_char_iteration(s in "(\\PC|\\p{Cc}|[\u{80}-\u{9f}\u{a0}-\u{ff}\u{100}]){0,40}") {
+            proptest::prop_assert_eq!(char_count(&s), s.chars().count());
+            proptest::prop_assert_eq!(has_control(&s), s.chars().any(char::is_control));
+        }
+    }
     use std::string::{String, ToString};
 
     fn update<'a>(details: &'a [(&'a str, &'a str)]) -> StatusUpdate<'a> {
@@ -541,7 +562,7 @@ mod tests {
         );
         // the escaper itself handles control characters (values never carry them: refused first)
         let mut buf = [0u8; 32];
-        let n = encode_with(&mut buf, |w| w.json_str("a\u{1}\n\u{1f}")).expect("escape");
+        let n = encode_with(&mut buf, &|w| w.json_str("a\u{1}\n\u{1f}")).expect("escape");
         assert_eq!(&buf[..n], br#""a\u0001\u000a\u001f""#);
     }
 
