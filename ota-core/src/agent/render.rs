@@ -146,29 +146,22 @@ impl<'a, V: ImageVerifier> Agent<'a, V> {
         }
     }
 
+    /// `$aws/things/<thing>/jobs/[<jobId>/]<tail>` into the topic scratch; its length.
     fn jobs_topic(&mut self, tail: &str, job: Option<u8>) -> usize {
-        let id = job.map(|s| self.slots[s as usize]);
-        let thing = self.cfg.thing_name;
-        let mut w = Writer::new(&mut self.topic_buf);
-        w.str("$aws/things/").str(thing).str("/jobs/");
-        if let Some(id) = id.as_ref() {
-            w.str(id.as_str()).str("/");
-        }
-        w.str(tail);
-        w.finish().unwrap_or(0)
+        let id = job.map(|s| self.slots[s as usize].as_str());
+        thing_topic(&mut self.topic_buf, self.cfg.thing_name, "/jobs/", id, tail)
     }
 
+    /// `$aws/things/<thing>/streams/<stream>/<tail>` into the topic scratch; its length.
     fn stream_topic(&mut self, slot: u8, tail: &str) -> usize {
-        let stream = self.streams[slot as usize];
-        let thing = self.cfg.thing_name;
-        let mut w = Writer::new(&mut self.topic_buf);
-        w.str("$aws/things/")
-            .str(thing)
-            .str("/streams/")
-            .str(stream.as_str())
-            .str("/")
-            .str(tail);
-        w.finish().unwrap_or(0)
+        let stream = self.streams[slot as usize].as_str();
+        thing_topic(
+            &mut self.topic_buf,
+            self.cfg.thing_name,
+            "/streams/",
+            Some(stream),
+            tail,
+        )
     }
 
     /// `<jobId>/update`: `{"status":"..","statusDetails":{..},"clientToken":"ota-<n>"}`,
@@ -276,6 +269,18 @@ impl<'a, V: ImageVerifier> Agent<'a, V> {
         };
         rec.encode(self.block)
     }
+}
+
+/// `$aws/things/<thing><kind>[<id>/]<tail>` into `out`; its length (0 if it does not fit).
+/// One writer for every topic (the ids are borrowed, not copied).
+fn thing_topic(out: &mut [u8], thing: &str, kind: &str, id: Option<&str>, tail: &str) -> usize {
+    let mut w = Writer::new(out);
+    w.str("$aws/things/").str(thing).str(kind);
+    if let Some(id) = id {
+        w.str(id).str("/");
+    }
+    w.str(tail);
+    w.finish().unwrap_or(0)
 }
 
 fn topic_qos(t: Topic) -> QoS {
