@@ -1115,3 +1115,98 @@ fn pending_commit_with_no_job_at_all_rolls_back_at_the_self_test_deadline() {
     assert!(acts.contains(&Act::SetState(ImageState::Rejected)));
     assert_eq!(acts.last(), Some(&Act::Reset));
 }
+
+// Findings of the agent fuzzer (fuzz/README.md, F1–F4), kept as transcripts.
+
+#[test]
+fn refreshed_document_without_a_url_fails_the_job_instead_of_requesting_nothing() {
+    let data = image(20 * BS as usize, 40);
+    let mut dev = Dev::auto();
+    dev.start(PlatformImageState::Valid);
+    dev.jobs(
+        "$next/get/accepted",
+        &http_job("job1", &data, "http://h/a?sig=1"),
+    );
+    dev.input(Input::HttpResponse {
+        status: 403,
+        content_range: None,
+    });
+    let mut f = FileSpec::signed(&data);
+    f.url = None;
+    let acts = dev.jobs(
+        "$next/get/accepted",
+        &job_doc("job1", &["HTTP"], "", &[f], None),
+    );
+    assert!(
+        !acts
+            .iter()
+            .any(|a| matches!(a, Act::Http { url, .. } if url.is_empty())),
+        "{acts:?}"
+    );
+    assert_eq!(pubs(&acts, "/update")[0].json()["status"], "FAILED");
+}
+
+#[test]
+fn an_empty_http_chunk_writes_nothing() {
+    let data = image(4 * BS as usize, 41);
+    let mut dev = Dev::auto();
+    dev.start(PlatformImageState::Valid);
+    dev.jobs("$next/get/accepted", &http_job("job1", &data, "http://h/f"));
+    let cr = ota_core::codec::http::ContentRange {
+        first: 0,
+        last: data.len() as u32 - 1,
+        complete: Some(data.len() as u32),
+    };
+    dev.input(Input::HttpResponse {
+        status: 206,
+        content_range: Some(cr),
+    });
+    let acts = dev.input(Input::HttpBody(&[]));
+    assert!(acts.is_empty(), "{acts:?}");
+    assert_eq!(dev.agent.statistics().queued, 0);
+}
+
+#[test]
+fn a_new_document_of_another_kind_under_the_active_id_stops_the_download() {
+    let data = image(20 * BS as usize, 42);
+    // A custom document under the same id.
+    let mut dev = Dev::auto();
+    dev.start(PlatformImageState::Valid);
+    dev.jobs("$next/get/accepted", &http_job("job1", &data, "http://h/f"));
+    let acts = dev.jobs(
+        "notify-next",
+        br#"{"execution":{"jobId":"job1","status":"IN_PROGRESS","jobDocument":{"operation":"x"}}}"#,
+    );
+    assert!(
+        acts.contains(&Act::HttpCancel) && acts.contains(&Act::Abort),
+        "{acts:?}"
+    );
+    assert!(notes(&acts).iter().any(|n| n.starts_with("CustomJob(job1")));
+    // A broken afr_ota under the same id: FAILED, and nothing more is written.
+    let mut dev = Dev::auto();
+    dev.start(PlatformImageState::Valid);
+    dev.jobs("$next/get/accepted", &http_job("job1", &data, "http://h/f"));
+    let acts = dev.jobs(
+        "notify-next",
+        br#"{"execution":{"jobId":"job1","status":"IN_PROGRESS","jobDocument":{"afr_ota":{"protocols":["HTTP"],"files":[]}}}}"#,
+    );
+    assert!(
+        acts.contains(&Act::HttpCancel) && acts.contains(&Act::Abort),
+        "{acts:?}"
+    );
+    assert_eq!(pubs(&acts, "/update")[0].json()["status"], "FAILED");
+    let cr = ota_core::codec::http::ContentRange {
+        first: 0,
+        last: 16 * BS - 1,
+        complete: Some(data.len() as u32),
+    };
+    let mut late = dev.input(Input::HttpResponse {
+        status: 206,
+        content_range: Some(cr),
+    });
+    late.extend(dev.input(Input::HttpBody(&data[..1000])));
+    assert!(
+        !late.iter().any(|a| matches!(a, Act::Write { .. })),
+        "{late:?}"
+    );
+}

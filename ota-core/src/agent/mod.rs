@@ -921,6 +921,7 @@ impl<'a, V: ImageVerifier> Agent<'a, V> {
             return;
         }
         let Some(obj) = ex.job_document else {
+            self.release_job(ex.job_id);
             self.reject_foreign(
                 ex.job_id,
                 FailReason::BadJobDocument(JobError::Missing("jobDocument")),
@@ -930,14 +931,14 @@ impl<'a, V: ImageVerifier> Agent<'a, V> {
         let parsed = match job::parse_job_document(obj) {
             Ok(p) => p,
             Err(e) => {
-                self.supersede_if_other(ex.job_id);
+                self.release_job(ex.job_id);
                 self.reject_foreign(ex.job_id, FailReason::BadJobDocument(e));
                 return;
             }
         };
         match parsed {
             JobDocument::Custom(obj) => {
-                self.supersede_if_other(ex.job_id);
+                self.release_job(ex.job_id);
                 self.offer_custom(ex.job_id, obj.source());
             }
             JobDocument::Ota(ota) => {
@@ -987,6 +988,19 @@ impl<'a, V: ImageVerifier> Agent<'a, V> {
                 self.drop_job_silently();
                 self.phase = Phase::Idle;
             }
+        }
+    }
+
+    /// Before a job id's new document is rejected or handed to the application: another active
+    /// job is superseded (FAILED); the same job is stopped (its new document replaces it).
+    fn release_job(&mut self, id: &str) {
+        if self.active_job() == Some(id) {
+            self.drop_job_silently();
+            if !matches!(self.phase, Phase::Report(_)) {
+                self.phase = Phase::Idle;
+            }
+        } else {
+            self.supersede_if_other(id);
         }
     }
 
@@ -1207,6 +1221,11 @@ impl<'a, V: ImageVerifier> Agent<'a, V> {
         }
         if j.protocol == Protocol::Http {
             self.load_url();
+            if self.file.url_len == 0 {
+                // The refreshed document has no usable URL: checked as a new one would be.
+                self.fail_job(FailReason::UnsupportedProtocol);
+                return;
+            }
         }
         self.phase = Phase::Download;
         self.retries = 0;
@@ -1585,6 +1604,9 @@ impl<'a, V: ImageVerifier> Agent<'a, V> {
         }
         if data.len() > self.block.len() || self.platform_op.is_some() {
             return Err(UsageError::BodyChunkTooLarge);
+        }
+        if data.is_empty() {
+            return Ok(());
         }
         self.stats.received = self.stats.received.saturating_add(1);
         let start = self.http.cursor;
