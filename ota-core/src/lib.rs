@@ -116,7 +116,7 @@
 //!
 //! ## Memory
 //!
-//! The agent's own state is about 1.5 KB (topic and payload scratch included); all large
+//! The agent's own state is about 2.3 KB on 32-bit targets (topic and payload scratch included); all large
 //! memory is the caller's [`Buffers`]. No allocation, no `unsafe`, no panics on any input
 //! (parsers return typed errors; see [`codec`]).
 //!
