@@ -65,6 +65,125 @@ struct Client {
 struct State {
     clients: HashMap<u64, Client>,
     by_id: HashMap<String, u64>,
+    subs: Trie,
+}
+
+impl State {
+    /// Forgets a connection and its subscriptions.
+    fn remove_client(&mut self, id: u64) -> Option<Client> {
+        let c = self.clients.remove(&id)?;
+        for (f, _) in &c.subs {
+            self.subs.remove(f, id);
+        }
+        Some(c)
+    }
+}
+
+/// The subscriptions, one level per node, so that routing a publish costs the topic's depth,
+/// not the number of clients (a fleet of 1,000 devices holds ~5,000 filters).
+#[derive(Default)]
+struct Trie {
+    /// Exact next levels.
+    children: HashMap<String, Trie>,
+    /// The `+` next level.
+    plus: Option<Box<Trie>>,
+    /// Subscribers of `<this level>/#`.
+    hash: HashMap<u64, QoS>,
+    /// Subscribers whose filter ends at this level.
+    here: HashMap<u64, QoS>,
+}
+
+impl Trie {
+    fn insert(&mut self, filter: &str, client: u64, qos: QoS) {
+        let mut node = self;
+        for level in filter.split('/') {
+            match level {
+                "#" => {
+                    node.hash.insert(client, qos);
+                    return;
+                }
+                "+" => node = node.plus.get_or_insert_with(Box::default),
+                l => node = node.children.entry(l.to_string()).or_default(),
+            }
+        }
+        node.here.insert(client, qos);
+    }
+
+    /// Removes `client`'s `filter`; prunes the nodes left empty. Returns whether this node is
+    /// empty now.
+    fn remove(&mut self, filter: &str, client: u64) -> bool {
+        self.remove_levels(&mut filter.split('/'), client);
+        self.is_empty()
+    }
+
+    fn remove_levels<'a>(&mut self, levels: &mut impl Iterator<Item = &'a str>, client: u64) {
+        match levels.next() {
+            None => {
+                self.here.remove(&client);
+            }
+            Some("#") => {
+                self.hash.remove(&client);
+            }
+            Some("+") => {
+                if let Some(p) = self.plus.as_mut() {
+                    p.remove_levels(levels, client);
+                    if p.is_empty() {
+                        self.plus = None;
+                    }
+                }
+            }
+            Some(l) => {
+                if let Some(c) = self.children.get_mut(l) {
+                    c.remove_levels(levels, client);
+                    if c.is_empty() {
+                        self.children.remove(l);
+                    }
+                }
+            }
+        }
+    }
+
+    fn is_empty(&self) -> bool {
+        self.children.is_empty()
+            && self.plus.is_none()
+            && self.hash.is_empty()
+            && self.here.is_empty()
+    }
+
+    /// Every subscriber of `topic` with its highest subscription QoS. A filter that starts
+    /// with a wildcard does not match a topic that starts with `$`.
+    fn subscribers(&self, topic: &str) -> HashMap<u64, QoS> {
+        let levels: Vec<&str> = topic.split('/').collect();
+        let mut out = HashMap::new();
+        let dollar = topic.starts_with('$');
+        self.collect(&levels, dollar, &mut out);
+        out
+    }
+
+    fn collect(&self, levels: &[&str], no_wildcard: bool, out: &mut HashMap<u64, QoS>) {
+        let mut add = |subs: &HashMap<u64, QoS>| {
+            for (c, q) in subs {
+                let e = out.entry(*c).or_insert(*q);
+                if (*q as u8) > (*e as u8) {
+                    *e = *q;
+                }
+            }
+        };
+        if !no_wildcard {
+            // `a/#` also matches `a`.
+            add(&self.hash);
+        }
+        let Some((first, rest)) = levels.split_first() else {
+            add(&self.here);
+            return;
+        };
+        if let Some(c) = self.children.get(*first) {
+            c.collect(rest, false, out);
+        }
+        if !no_wildcard && let Some(p) = &self.plus {
+            p.collect(rest, false, out);
+        }
+    }
 }
 
 /// A running embedded broker. Dropping it stops accepting; connections end with the runtime.
@@ -198,14 +317,8 @@ fn route(state: &Mutex<State>, stats: &BrokerStats, publish: &Publish) {
     let Ok(mut st) = state.lock() else {
         return;
     };
-    for c in st.clients.values_mut() {
-        let Some(qos) = c
-            .subs
-            .iter()
-            .filter(|(f, _)| matches(f, topic))
-            .map(|(_, q)| *q)
-            .max_by_key(|q| *q as u8)
-        else {
+    for (id, qos) in st.subs.subscribers(topic) {
+        let Some(c) = st.clients.get_mut(&id) else {
             continue;
         };
         let qos = if (qos as u8) < (publish.qos as u8) {
@@ -278,7 +391,7 @@ async fn serve(id: u64, sock: TcpStream, state: Arc<Mutex<State>>, stats: Arc<Br
         }
     }
     if let Ok(mut st) = state.lock()
-        && let Some(c) = st.clients.remove(&id)
+        && let Some(c) = st.remove_client(id)
         && st.by_id.get(&c.client_id) == Some(&id)
     {
         st.by_id.remove(&c.client_id);
@@ -313,7 +426,7 @@ fn handle(
                 return false;
             };
             if let Some(old) = st.by_id.insert(c.client_id.clone(), id)
-                && let Some(o) = st.clients.remove(&old)
+                && let Some(o) = st.remove_client(old)
             {
                 let _ = o.tx.send(Out::Close);
             }
@@ -368,22 +481,24 @@ fn handle(
         }
         Packet::Subscribe(s) => {
             let mut codes = Vec::new();
-            if let Ok(mut st) = state.lock()
-                && let Some(c) = st.clients.get_mut(&id)
-            {
-                for f in s.filters {
-                    if !valid_filter(&f.path) {
-                        codes.push(SubscribeReasonCode::TopicFilterInvalid);
-                        continue;
+            if let Ok(mut st) = state.lock() {
+                let st = &mut *st;
+                if let Some(c) = st.clients.get_mut(&id) {
+                    for f in s.filters {
+                        if !valid_filter(&f.path) {
+                            codes.push(SubscribeReasonCode::TopicFilterInvalid);
+                            continue;
+                        }
+                        let qos = if f.qos == QoS::ExactlyOnce {
+                            QoS::AtLeastOnce
+                        } else {
+                            f.qos
+                        };
+                        st.subs.insert(&f.path, id, qos);
+                        c.subs.retain(|(p, _)| *p != f.path);
+                        c.subs.push((f.path, qos));
+                        codes.push(SubscribeReasonCode::Success(qos));
                     }
-                    let qos = if f.qos == QoS::ExactlyOnce {
-                        QoS::AtLeastOnce
-                    } else {
-                        f.qos
-                    };
-                    c.subs.retain(|(p, _)| *p != f.path);
-                    c.subs.push((f.path, qos));
-                    codes.push(SubscribeReasonCode::Success(qos));
                 }
             }
             send(Packet::SubAck(SubAck {
@@ -395,17 +510,19 @@ fn handle(
         }
         Packet::Unsubscribe(u) => {
             let mut reasons = Vec::new();
-            if let Ok(mut st) = state.lock()
-                && let Some(c) = st.clients.get_mut(&id)
-            {
-                for f in u.filters {
-                    let before = c.subs.len();
-                    c.subs.retain(|(p, _)| *p != f);
-                    reasons.push(if c.subs.len() < before {
-                        UnsubAckReason::Success
-                    } else {
-                        UnsubAckReason::NoSubscriptionExisted
-                    });
+            if let Ok(mut st) = state.lock() {
+                let st = &mut *st;
+                if let Some(c) = st.clients.get_mut(&id) {
+                    for f in u.filters {
+                        let before = c.subs.len();
+                        c.subs.retain(|(p, _)| *p != f);
+                        reasons.push(if c.subs.len() < before {
+                            st.subs.remove(&f, id);
+                            UnsubAckReason::Success
+                        } else {
+                            UnsubAckReason::NoSubscriptionExisted
+                        });
+                    }
                 }
             }
             send(Packet::UnsubAck(UnsubAck {
@@ -441,6 +558,115 @@ mod tests {
         assert!(matches("a/#", "a"));
         assert!(!matches("a/+", "a"));
         assert!(matches("#", "a/b"));
+    }
+
+    /// The trie routes exactly as `matches` says, with the highest QoS per client, and
+    /// forgets unsubscribed filters.
+    #[test]
+    fn trie_agrees_with_matches() {
+        let filters = [
+            "$aws/things/+/jobs/+/get",
+            "$aws/things/dev1/jobs/#",
+            "$aws/things/dev1/jobs/$next/get",
+            "#",
+            "+/b",
+            "a/#",
+            "a/+",
+            "a/b",
+            "a/+/c",
+            "+",
+        ];
+        let topics = [
+            "$aws/things/dev1/jobs/$next/get",
+            "$aws/things/dev2/jobs/j1/get",
+            "$aws/things/dev1/jobs",
+            "a",
+            "a/b",
+            "a/b/c",
+            "x/b",
+            "b",
+            "$x",
+        ];
+        let mut t = Trie::default();
+        for (i, f) in filters.iter().enumerate() {
+            t.insert(f, i as u64, QoS::AtMostOnce);
+            // Client 100 holds every filter, at QoS 1 for the even ones.
+            let q = if i % 2 == 0 {
+                QoS::AtLeastOnce
+            } else {
+                QoS::AtMostOnce
+            };
+            t.insert(f, 100, q);
+        }
+        for topic in topics {
+            let subs = t.subscribers(topic);
+            for (i, f) in filters.iter().enumerate() {
+                assert_eq!(
+                    subs.contains_key(&(i as u64)),
+                    matches(f, topic),
+                    "{f} {topic}"
+                );
+            }
+            let any_even = filters.iter().step_by(2).any(|f| matches(f, topic));
+            let any = filters.iter().any(|f| matches(f, topic));
+            match subs.get(&100) {
+                Some(q) => {
+                    assert!(any);
+                    assert_eq!(*q == QoS::AtLeastOnce, any_even, "{topic}");
+                }
+                None => assert!(!any, "{topic}"),
+            }
+        }
+        for (i, f) in filters.iter().enumerate() {
+            t.remove(f, i as u64);
+            t.remove(f, 100);
+        }
+        assert!(t.is_empty(), "every node pruned");
+    }
+
+    fn level() -> impl proptest::strategy::Strategy<Value = &'static str> {
+        proptest::sample::select(vec!["a", "b", "$x", "+", "#", ""])
+    }
+
+    proptest::proptest! {
+        /// Random filters and topics: the trie's subscribers are exactly the filters
+        /// `matches` accepts, before and after half of them are removed.
+        #[test]
+        fn trie_matches_like_the_reference(
+            filters in proptest::collection::vec(proptest::collection::vec(level(), 1..4), 1..12),
+            topics in proptest::collection::vec(proptest::collection::vec(level(), 1..4), 1..12),
+        ) {
+            let filters: Vec<String> = filters
+                .into_iter()
+                .map(|f| f.join("/"))
+                .filter(|f| valid_filter(f))
+                .collect();
+            let topics: Vec<String> = topics
+                .into_iter()
+                .map(|t| t.join("/"))
+                .filter(|t| !t.contains(['+', '#']))
+                .collect();
+            let mut t = Trie::default();
+            for (i, f) in filters.iter().enumerate() {
+                t.insert(f, i as u64, QoS::AtMostOnce);
+            }
+            for round in 0..2 {
+                for topic in &topics {
+                    let subs = t.subscribers(topic);
+                    for (i, f) in filters.iter().enumerate() {
+                        let live = round == 0 || i % 2 == 1;
+                        proptest::prop_assert_eq!(
+                            subs.contains_key(&(i as u64)),
+                            live && matches(f, topic),
+                            "{} {}", f, topic
+                        );
+                    }
+                }
+                for (i, f) in filters.iter().enumerate().step_by(2) {
+                    t.remove(f, i as u64);
+                }
+            }
+        }
     }
 
     #[test]

@@ -90,15 +90,36 @@ pub async fn run_mqtt(
     host: String,
     port: u16,
     cloud: SharedCloud,
+    kick: mpsc::UnboundedReceiver<()>,
+    counters: Arc<LinkCounters>,
+    ready: Option<Arc<tokio::sync::Notify>>,
+) {
+    let no_delay = Arc::new(std::sync::atomic::AtomicU64::new(0));
+    run_mqtt_slowed(host, port, cloud, kick, counters, ready, no_delay).await;
+}
+
+/// [`run_mqtt`] whose stream service holds each `GetStream` request back by `stream_delay_ms`
+/// milliseconds before answering it (a slow link for tests; the other requests are answered
+/// in order behind it).
+pub async fn run_mqtt_slowed(
+    host: String,
+    port: u16,
+    cloud: SharedCloud,
     mut kick: mpsc::UnboundedReceiver<()>,
     counters: Arc<LinkCounters>,
     ready: Option<Arc<tokio::sync::Notify>>,
+    stream_delay_ms: Arc<std::sync::atomic::AtomicU64>,
 ) {
     use std::sync::atomic::Ordering::Relaxed;
     let mut opts = MqttOptions::new(format!("ota-sim-cloud-{}", std::process::id()), host, port);
     opts.set_keep_alive(Duration::from_secs(30));
     opts.set_max_packet_size(Some(crate::broker::MAX_PACKET));
     opts.set_clean_start(true);
+    // The stream service sends bursts of blocks: without TCP_NODELAY each small write waits
+    // for the previous one's ACK (research/limits.md: Nagle stalls).
+    let mut net = opts.network_options();
+    net.set_tcp_nodelay(true);
+    opts.set_network_options(net);
     let (client, mut events) = AsyncClient::new(opts, 4096);
     let (in_tx, mut in_rx) = mpsc::unbounded_channel::<(String, Vec<u8>)>();
     let sub_client = client.clone();
@@ -142,6 +163,10 @@ pub async fn run_mqtt(
                 let Some((topic, payload)) = m else { return };
                 if !topic.is_empty() {
                     counters.received.fetch_add(1, Relaxed);
+                    let delay = stream_delay_ms.load(Relaxed);
+                    if delay > 0 && topic.contains("/streams/") && topic.contains("/get/") {
+                        tokio::time::sleep(Duration::from_millis(delay)).await;
+                    }
                     lock(&cloud).handle_publish(now_ms(), &topic, &payload);
                 }
             }

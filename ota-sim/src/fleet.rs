@@ -1,6 +1,8 @@
 //! `ota-sim fleet`: N simulated devices in one process updating from one endpoint.
 
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::sync::atomic::AtomicUsize;
 use std::sync::atomic::Ordering::Relaxed;
 use std::time::{Duration, Instant};
 
@@ -24,6 +26,9 @@ pub struct FleetOptions {
     pub protocol: Protocol,
     /// Give up after this long.
     pub timeout: Duration,
+    /// Where the devices' state directories go (a fresh subdirectory, removed at the end);
+    /// `None`: `/dev/shm` when it exists (tmpfs), else the temporary directory.
+    pub state_dir: Option<PathBuf>,
 }
 
 impl Default for FleetOptions {
@@ -33,12 +38,34 @@ impl Default for FleetOptions {
             size: 64 * 1024,
             protocol: Protocol::Mqtt,
             timeout: Duration::from_secs(600),
+            state_dir: None,
         }
     }
 }
 
-struct Quiet;
-impl Observer for Quiet {}
+/// Counts the devices that asked for a job and were told there is none (they are online).
+struct Online(Arc<AtomicUsize>, bool);
+
+impl Observer for Online {
+    fn event(&mut self, event: &ota_core::Event<'_>) {
+        if !self.1 && matches!(event, ota_core::Event::NoActiveJob) {
+            self.1 = true;
+            self.0.fetch_add(1, Relaxed);
+        }
+    }
+}
+
+/// The default parent of the fleet's state: tmpfs when there is one. Thousands of flash files
+/// are created and deleted; on a disk file system mounted with `discard` that alone takes
+/// seconds.
+fn default_state_parent() -> PathBuf {
+    let shm = Path::new("/dev/shm");
+    if shm.is_dir() {
+        shm.to_path_buf()
+    } else {
+        std::env::temp_dir()
+    }
+}
 
 /// Peak resident memory of this process (VmHWM), in KiB.
 pub fn peak_rss_kib() -> Option<u64> {
@@ -53,10 +80,15 @@ pub fn peak_rss_kib() -> Option<u64> {
 
 /// Runs the fleet; prints the figures; `Ok(true)` when every device SUCCEEDED.
 ///
+/// The devices start first; the job is created once every one of them is online and has been
+/// told there is no job (or after 60 s), so the time measured is the update's, from job
+/// creation to the last SUCCEEDED.
+///
 /// # Errors
 /// Setup failures.
 pub async fn run(opts: &FleetOptions) -> Result<bool, String> {
-    let dir = std::env::temp_dir().join(format!("ota-sim-fleet-{}", std::process::id()));
+    let parent = opts.state_dir.clone().unwrap_or_else(default_state_parent);
+    let dir = parent.join(format!("ota-sim-fleet-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
     let broker = Broker::start(([127, 0, 0, 1], 0).into())
@@ -87,6 +119,8 @@ pub async fn run(opts: &FleetOptions) -> Result<bool, String> {
         .map_err(|e| e.to_string())?;
     let things: Vec<String> = (0..opts.devices).map(|i| format!("fleet-{i:05}")).collect();
     let mut tasks = Vec::new();
+    let online = Arc::new(AtomicUsize::new(0));
+    let started = Instant::now();
     for t in &things {
         let mut d = DeviceOptions::new(
             t.clone(),
@@ -103,11 +137,22 @@ pub async fn run(opts: &FleetOptions) -> Result<bool, String> {
         d.request_timeout = Duration::from_secs(20);
         d.self_test_timeout = Duration::from_secs(120);
         d.backoff_initial = Duration::from_millis(500);
+        let mut obs = Online(online.clone(), false);
         tasks.push(tokio::spawn(async move {
-            let _ = device::run(&d, &mut Quiet).await;
+            if let Err(e) = device::run(&d, &mut obs).await {
+                eprintln!("{}: {e}", d.thing);
+            }
         }));
     }
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    while online.load(Relaxed) < things.len() && started.elapsed() < Duration::from_secs(60) {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    println!(
+        "fleet: {}/{} devices online in {:.2} s",
+        online.load(Relaxed),
+        things.len(),
+        started.elapsed().as_secs_f64()
+    );
     let t0 = Instant::now();
     let spec = JobSpec {
         job_id: "fleet-update-1".into(),

@@ -114,6 +114,9 @@ enum Cmd {
         /// Give up after this many seconds.
         #[arg(long, default_value_t = 600)]
         timeout: u64,
+        /// Parent of the devices' state directories (default: /dev/shm when it exists).
+        #[arg(long)]
+        state_dir: Option<PathBuf>,
     },
     /// One JSON object: running_version, running_image_sha256, image_state, boots.
     DeviceStatus {
@@ -352,8 +355,10 @@ async fn main_async(cli: Cli) -> Result<bool, String> {
             size,
             protocol,
             timeout,
+            state_dir,
         } => {
             let mut o = ota_sim::fleet::FleetOptions::default();
+            o.state_dir = state_dir;
             o.devices = devices;
             o.size = size;
             o.protocol = match protocol {

@@ -8,16 +8,26 @@ use ota_sim::image::Behaviour;
 
 use super::*;
 
-/// Device arguments (and, over HTTP, a link delay) that make a download last long enough to
-/// be interrupted: one block per request, 40 ms per HTTP answer.
+/// Device arguments and a link delay that make a download last long enough to be
+/// interrupted: one block per request, each held back 20 ms (MQTT) or 40 ms (HTTP).
+/// [`fast`] ends the delay.
 pub fn slow(env: &Env, p: Protocol) -> &'static [&'static str] {
     match p {
         Protocol::Http => {
             env.set_http_delay(40);
             &["--http-blocks-per-request", "1"]
         }
-        _ => &["--blocks-per-request", "1"],
+        _ => {
+            env.set_stream_delay(20);
+            &["--blocks-per-request", "1"]
+        }
     }
+}
+
+/// Ends [`slow`]'s delay.
+pub fn fast(env: &Env) {
+    env.set_http_delay(0);
+    env.set_stream_delay(0);
 }
 
 /// Checks that the job's blocks went over `p` only.
@@ -195,7 +205,7 @@ pub async fn cancel_while_suspended_then_a_new_job(p: Protocol) {
         .await;
     d.kill(); // offline: the device cannot see the cancel
     env.cancel("j1", true);
-    env.set_http_delay(0);
+    fast(&env);
     let _d2 = env.device("dev", &[]);
     assert_eq!(env.status("dev", "j1"), Some(S::Canceled));
     env.job("j2", "dev", img("1.0.2"), p, env.signed());
@@ -252,14 +262,24 @@ pub async fn cancel_then_update(p: Protocol) {
 
 pub async fn sigkill_mid_download_resumes_without_refetching_persisted_blocks(p: Protocol) {
     let env = Env::new().await;
-    let total = (SIZE as u32).div_ceil(BLOCK) as usize;
+    // A larger image than the other cases: the kill must land well before the end.
+    let size = 96 * BLOCK as usize;
+    let total = size / BLOCK as usize;
     let mut d = env.device("dev", slow(&env, p));
-    env.job("j1", "dev", img("1.0.1"), p, env.signed());
-    env.wait_for("half the blocks", 30, |e| e.blocks_served() >= total / 2)
-        .await;
+    let image =
+        ota_sim::image::build(ota_core::Version::new(1, 0, 1), Behaviour::Ok, size).unwrap();
+    env.job("j1", "dev", image, p, env.signed());
+    env.wait_for("a quarter of the blocks", 30, |e| {
+        e.blocks_served() >= total / 4
+    })
+    .await;
     d.kill();
     let before = env.blocks_served();
-    env.set_http_delay(0);
+    assert!(
+        before < total,
+        "killed mid-download: {before} of {total} served"
+    );
+    fast(&env);
     let _d2 = env.device("dev", &[]);
     assert_eq!(
         env.wait_terminal("dev", "j1", 40).await,

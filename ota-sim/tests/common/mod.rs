@@ -9,6 +9,7 @@ pub mod mosquitto;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use ota_cloud::{JobExecutionStatus, Protocol, SigningKey};
@@ -26,6 +27,8 @@ pub struct Env {
     pub cloud: SharedCloud,
     /// The data-plane HTTP server's log and delay.
     pub tap: Arc<HttpTap>,
+    /// Milliseconds each GetStream request is held back.
+    pub stream_delay: Arc<AtomicU64>,
     pub kick: tokio::sync::mpsc::UnboundedSender<()>,
     pub key: SigningKey,
     pub dir: PathBuf,
@@ -54,13 +57,15 @@ impl Env {
         cloud::spawn_http(http, cloud::http_router_tapped(cloud.clone(), tap.clone()));
         let (kick, kick_rx) = tokio::sync::mpsc::unbounded_channel();
         let ready = Arc::new(tokio::sync::Notify::new());
-        tokio::spawn(cloud::run_mqtt(
+        let stream_delay = Arc::new(AtomicU64::new(0));
+        tokio::spawn(cloud::run_mqtt_slowed(
             "127.0.0.1".into(),
             port,
             cloud.clone(),
             kick_rx,
             Arc::new(cloud::LinkCounters::default()),
             Some(ready.clone()),
+            stream_delay.clone(),
         ));
         tokio::time::timeout(Duration::from_secs(10), ready.notified())
             .await
@@ -73,6 +78,7 @@ impl Env {
             port,
             cloud,
             tap,
+            stream_delay,
             kick,
             key,
             dir,
@@ -229,9 +235,12 @@ impl Env {
 
     /// Holds every HTTP answer back by `ms` (a slow link).
     pub fn set_http_delay(&self, ms: u64) {
-        self.tap
-            .delay_ms
-            .store(ms, std::sync::atomic::Ordering::Relaxed);
+        self.tap.delay_ms.store(ms, Ordering::Relaxed);
+    }
+
+    /// Holds every GetStream request back by `ms` (a slow link).
+    pub fn set_stream_delay(&self, ms: u64) {
+        self.stream_delay.store(ms, Ordering::Relaxed);
     }
 
     /// The device's status, through the CLI (`ota-sim device-status`).
