@@ -91,6 +91,9 @@ enum Cmd {
         /// Presigned-URL HTTP server address.
         #[arg(long, default_value = "127.0.0.1:8080")]
         http: std::net::SocketAddr,
+        /// HOST or HOST:PORT written into presigned URLs (default: the --http address).
+        #[arg(long)]
+        http_public: Option<String>,
         /// Admin API address.
         #[arg(long, default_value = "127.0.0.1:8081")]
         admin: std::net::SocketAddr,
@@ -337,6 +340,7 @@ async fn main_async(cli: Cli) -> Result<bool, String> {
             listen,
             broker,
             http,
+            http_public,
             admin,
             data,
         } => {
@@ -344,6 +348,7 @@ async fn main_async(cli: Cli) -> Result<bool, String> {
                 listen,
                 broker,
                 http,
+                http_public,
                 admin,
                 data,
             };

@@ -33,6 +33,9 @@ pub struct ServeOptions {
     pub broker: Option<String>,
     /// Data-plane HTTP address.
     pub http: SocketAddr,
+    /// `HOST` or `HOST:PORT` written into presigned URLs when devices reach the HTTP server
+    /// under another address than the one bound (`None`: the bound address).
+    pub http_public: Option<String>,
     /// Admin API address.
     pub admin: SocketAddr,
     /// Where `endpoints.json` and job images are written.
@@ -218,6 +221,20 @@ pub async fn run(opts: &ServeOptions) -> Result<(), String> {
         .map_err(|e| format!("{}: {e}", opts.admin))?;
     let admin_addr = admin.local_addr().map_err(|e| e.to_string())?;
     let cloud = cloud::new_cloud(Some(http_addr), rand::random());
+    let url_host = match &opts.http_public {
+        Some(h) if h.contains(':') && !h.starts_with('[') || h.contains("]:") => h.clone(),
+        Some(h) => format!("{h}:{}", http_addr.port()),
+        None => {
+            if http_addr.ip().is_unspecified() {
+                eprintln!(
+                    "ota-sim serve: presigned URLs name {http_addr}, which only this machine can \
+                     reach; give --http-public HOST for devices elsewhere"
+                );
+            }
+            http_addr.to_string()
+        }
+    };
+    cloud::lock(&cloud).config_mut().http_host = url_host.clone();
     cloud::spawn_http(http, cloud::http_router(cloud.clone()));
     let (kick_tx, kick_rx) = mpsc::unbounded_channel();
     let ready = Arc::new(tokio::sync::Notify::new());
@@ -237,7 +254,7 @@ pub async fn run(opts: &ServeOptions) -> Result<(), String> {
     let _ = tokio::time::timeout(std::time::Duration::from_secs(10), ready.notified()).await;
     let endpoints = json!({
         "mqtt": format!("mqtt://{host}:{port}"),
-        "http": format!("http://{http_addr}"),
+        "http": format!("http://{url_host}"),
         "admin": format!("http://{admin_addr}"),
     });
     let path = opts.data.join("endpoints.json");
