@@ -7,7 +7,8 @@
 //!   mutual-TLS stream ([`tls`]), as AWS IoT Core requires;
 //! - flash: [`ota_pal_flash`]'s platform over file-backed NOR flash with the simulated A/B
 //!   bootloader (`ota_pal_flash::host::SimDevice`), or any other [`Pal`];
-//! - HTTP: a pluggable [`http::HttpBackend`] that streams range answers back to the loop.
+//! - HTTP: [`ota_http_reqwless`]'s runner on tokio sockets ([`http::ReqwlessBackend`], feature
+//!   `http-reqwless`), or any other [`http::HttpBackend`]; answers stream back to the loop.
 //!
 //! [`run`] is the seed demo's flow as a reusable connection manager: connect; start the agent;
 //! on a lost connection hand it `Input::Link(false)` (it suspends); reconnect with exponential
@@ -42,6 +43,8 @@
 //!
 //! - `mqtt-minimq` (default): MQTT through `ota-mqtt-minimq`.
 //! - `std-flash` (default): `ota-pal-flash`'s file-backed flash and simulated bootloader.
+//! - `http-reqwless` (default): [`http::ReqwlessBackend`], HTTP range downloads through
+//!   `ota-http-reqwless` (reqwless 0.14); without it an MQTT-only build pays nothing for HTTP.
 //!
 //! minimq's timers use `embassy-time` with its `std` driver and `generic-queue-8`: with
 //! many devices in one process, give them keep-alive 0 ([`Settings::keepalive_s`]) or the
@@ -60,5 +63,7 @@ pub use runner::{
 };
 
 pub use ota_core;
+#[cfg(feature = "http-reqwless")]
+pub use ota_http_reqwless;
 pub use ota_mqtt_minimq;
 pub use ota_pal_flash;
