@@ -68,7 +68,7 @@ for t in "${TARGETS[@]}"; do
     status=ok
     # Single process (no -jobs/-workers): one core, output on stderr.
     if ! cargo "+$TOOLCHAIN" fuzz run "$t" "$work/$t" "$seeds" -- \
-        -max_total_time="$secs" -timeout=10 -rss_limit_mb=2048 -print_final_stats=1 \
+        -max_total_time="$secs" -seed=1 -timeout=10 -rss_limit_mb=2048 -print_final_stats=1 \
         >"$log" 2>&1; then
         status=FAILED
     fi
