@@ -58,6 +58,9 @@ fn main() {
     for (name, input) in seeds::agent_scenarios() {
         out.put("agent", name, &input.to_bytes());
     }
+    for (name, input) in seeds::findings() {
+        out.put("agent", &format!("regression-{name}"), &input.to_bytes());
+    }
     for (name, input) in seeds::agent_vector_scenarios(&vectors) {
         out.put("agent", &name, &input.to_bytes());
     }

@@ -16,7 +16,7 @@ fn main() {
     let inputs: Vec<(String, AgentInput)> = match args.as_slice() {
         [flag, name] if flag == "--scenario" => ota_fuzz::seeds::agent_scenarios()
             .into_iter()
-            .chain(ota_fuzz::seeds::known_findings())
+            .chain(ota_fuzz::seeds::findings())
             .filter(|(n, _)| n == name)
             .map(|(n, i)| (n.to_string(), i))
             .collect(),

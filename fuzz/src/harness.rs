@@ -45,13 +45,6 @@ fn keys() -> &'static [TrustedKey<'static>] {
     })
 }
 
-/// Whether the findings listed in the README as open are tolerated (environment variable
-/// `OTA_FUZZ_ALLOW_KNOWN` set), so that a long run can explore past them.
-pub fn allow_known() -> bool {
-    static ALLOW: OnceLock<bool> = OnceLock::new();
-    *ALLOW.get_or_init(|| std::env::var_os("OTA_FUZZ_ALLOW_KNOWN").is_some())
-}
-
 /// The byte at `offset` of every file the simulated cloud serves.
 fn content(offset: u32) -> u8 {
     ((u64::from(offset) * 7 + 3) % 251) as u8
@@ -737,7 +730,7 @@ impl Device<'_> {
             life.wrote = false;
             // Flash is written only for the job being downloaded.
             assert!(
-                agent.active_job().is_some() || allow_known(),
+                agent.active_job().is_some(),
                 "FileWrite while the agent has no active job (state {})",
                 agent.state()
             );
@@ -823,9 +816,8 @@ impl Device<'_> {
                 }
             }
             Action::HttpGet { url, first, last } => {
-                // Known finding F1 (README): a job document re-delivered during an HTTP
-                // download without its `update_data_url` leads to a GET of an empty URL.
-                assert!(!url.is_empty() || allow_known(), "HttpGet without a URL");
+                // Finding F1 (README), fixed in ota-core.
+                assert!(!url.is_empty(), "HttpGet without a URL");
                 let f = life.file.expect("HttpGet without a file");
                 assert!(
                     first <= last && last < f.size,
@@ -858,13 +850,12 @@ impl Device<'_> {
             Action::FileWrite { offset, data } => {
                 self.expect_idle_platform(life, "FileWrite");
                 let f = life.file.expect("FileWrite without a file");
-                // Known finding F2 (README): an empty HTTP chunk gives an empty write.
-                assert!(!data.is_empty() || allow_known(), "empty write");
+                // Finding F2 (README), fixed in ota-core.
+                assert!(!data.is_empty(), "empty write");
                 life.wrote = true;
-                // Known findings F3/F4 (README): HTTP data still written after the job was
-                // reported FAILED or turned into a custom job under the same id.
+                // Findings F3/F4 (README), fixed in ota-core.
                 assert!(
-                    !life.job_dead || allow_known(),
+                    !life.job_dead,
                     "FileWrite for job {} after it was reported failed or replaced",
                     life.job_id
                 );

@@ -488,9 +488,9 @@ pub fn agent_scenarios() -> Vec<(&'static str, AgentInput)> {
     out
 }
 
-/// Open findings in ota-core, as minimal inputs (README, "Findings"). They are not in the seed
-/// corpus, so that the smoke run stays green until they are fixed.
-pub fn known_findings() -> Vec<(&'static str, AgentInput)> {
+/// The agent target's findings in ota-core (README, "Findings"; fixed there), as minimal
+/// inputs: regression seeds of the `agent` corpus and tests of this crate.
+pub fn findings() -> Vec<(&'static str, AgentInput)> {
     // F1: over HTTP, a 403 makes the agent fetch the job document again (presigned URL
     // refresh); the answer names the same job and file but has no `update_data_url`: the
     // agent keeps the download going and emits `HttpGet { url: "" }`.
@@ -766,13 +766,11 @@ mod tests {
         assert!(s.failures >= 3, "{s:?}");
     }
 
-    /// Fails until finding F1 is fixed in ota-core (`cargo test -- --ignored` to check).
     #[test]
-    #[ignore = "open finding F1 in ota-core: HttpGet with an empty URL after a URL refresh"]
-    fn known_findings_are_fixed() {
-        for (name, input) in known_findings() {
+    fn findings_stay_fixed() {
+        for (name, input) in findings() {
             let r = std::panic::catch_unwind(|| run(&input, false));
-            assert!(r.is_ok(), "{name} still violates an invariant");
+            assert!(r.is_ok(), "{name} violates an invariant again");
         }
     }
 
