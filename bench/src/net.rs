@@ -663,6 +663,165 @@ pub fn raw_mqtt(port: u16, topic: &str, payloads: Arc<Vec<Vec<u8>>>) -> Result<R
     })
 }
 
+/// The request/response limit over MQTT: a plain `rumqttc` client with no OTA logic asks the
+/// AWS side (a [`Responder`] for `thing`, which must be running) for the stream's `blocks`
+/// blocks of `block_size`, `per_request` at a time, one request outstanding (as the agent
+/// does), and counts the answers. Timed from the first request to the last block received.
+///
+/// # Errors
+/// The connection failed, or not every block arrived within 60 s.
+pub fn raw_request_response(
+    port: u16,
+    thing: &str,
+    block_size: u32,
+    per_request: u32,
+    blocks: u32,
+) -> Result<RawRun, String> {
+    use ota_cloud::topics::{self, StreamFormat};
+    use ota_core::codec::cbor::{GetStreamRequest, encode_get_stream_request};
+    let data = topics::stream_data(thing, STREAM, StreamFormat::Cbor);
+    let get = topics::stream_get(thing, STREAM, StreamFormat::Cbor);
+    let client_id = format!("bench-rr-{thing}");
+    let k = per_request.max(1);
+    std::thread::spawn(move || -> Result<RawRun, String> {
+        let rt = runtime()?;
+        rt.block_on(async move {
+            let (client, mut events) = AsyncClient::new(mqtt_options(&client_id, port, true), 64);
+            let request = |offset: u32| -> Result<Vec<u8>, String> {
+                let mut buf = [0u8; 64];
+                let req = GetStreamRequest {
+                    client_token: "rr",
+                    file_id: 0,
+                    block_size,
+                    block_offset: offset,
+                    bitmap: None,
+                    num_blocks: Some(k.min(blocks - offset)),
+                };
+                let n = encode_get_stream_request(&req, &mut buf).map_err(|e| e.to_string())?;
+                Ok(buf[..n].to_vec())
+            };
+            let (mut offset, mut in_window, mut received, mut bytes) = (0u32, 0u32, 0u32, 0usize);
+            let mut t0 = None;
+            let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+            loop {
+                let ev = tokio::time::timeout_at(deadline, events.poll())
+                    .await
+                    .map_err(|_| format!("request/response: {received}/{blocks} blocks in 60 s"))?;
+                match ev {
+                    Ok(MqttEvent::Incoming(Packet::ConnAck(_))) => client
+                        .subscribe(data.clone(), QoS::AtMostOnce)
+                        .await
+                        .map_err(|e| e.to_string())?,
+                    Ok(MqttEvent::Incoming(Packet::SubAck(_))) => {
+                        t0 = Some(Instant::now());
+                        client
+                            .try_publish(get.clone(), QoS::AtMostOnce, false, request(0)?)
+                            .map_err(|e| e.to_string())?;
+                    }
+                    Ok(MqttEvent::Incoming(Packet::Publish(p))) => {
+                        received += 1;
+                        in_window += 1;
+                        bytes += p.payload.len();
+                        if in_window == k.min(blocks - offset) {
+                            offset += in_window;
+                            in_window = 0;
+                            if offset >= blocks {
+                                let elapsed = t0.map_or(Duration::ZERO, |t| t.elapsed());
+                                let _ = client.try_disconnect();
+                                return Ok(RawRun {
+                                    elapsed,
+                                    messages: received as usize,
+                                    bytes,
+                                });
+                            }
+                            client
+                                .try_publish(get.clone(), QoS::AtMostOnce, false, request(offset)?)
+                                .map_err(|e| e.to_string())?;
+                        }
+                    }
+                    Ok(_) => {}
+                    Err(e) => return Err(format!("request/response: {e}")),
+                }
+            }
+        })
+    })
+    .join()
+    .map_err(|_| "request/response client panicked".to_string())?
+}
+
+/// The request/response limit over HTTP: a plain client on one keep-alive tokio connection
+/// (with `TCP_NODELAY`) fetches `path` (`len` bytes) in `Range` requests of `range_bytes`, one
+/// at a time, bodies read into memory. Timed from the connect to the last byte.
+///
+/// # Errors
+/// I/O errors, a status other than 206, or a malformed answer.
+pub fn raw_http_ranges(
+    port: u16,
+    path: &str,
+    len: usize,
+    range_bytes: usize,
+) -> Result<(RawRun, Vec<u8>), String> {
+    let rt = runtime()?;
+    rt.block_on(async move {
+        let mut body: Vec<u8> = Vec::with_capacity(len);
+        let mut buf: Vec<u8> = Vec::with_capacity(range_bytes + 65536);
+        let t0 = Instant::now();
+        let mut s = tokio::net::TcpStream::connect(("127.0.0.1", port))
+            .await
+            .map_err(|e| e.to_string())?;
+        s.set_nodelay(true).map_err(|e| e.to_string())?;
+        let mut requests = 0;
+        while body.len() < len {
+            let first = body.len();
+            let last = (first + range_bytes).min(len) - 1;
+            let req = format!(
+                "GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nRange: bytes={first}-{last}\r\n\r\n"
+            );
+            s.write_all(req.as_bytes()).await.map_err(|e| e.to_string())?;
+            requests += 1;
+            // Header, then exactly Content-Length bytes (what is read past the header counts).
+            let head_end = loop {
+                if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+                    break i + 4;
+                }
+                if buf.capacity() - buf.len() < 16384 {
+                    buf.reserve(65536);
+                }
+                if s.read_buf(&mut buf).await.map_err(|e| e.to_string())? == 0 {
+                    return Err("connection closed in a header".into());
+                }
+            };
+            let head = String::from_utf8_lossy(&buf[..head_end]).to_ascii_lowercase();
+            if !head.starts_with("http/1.1 206") {
+                return Err(format!("range {first}-{last}: {}", head.lines().next().unwrap_or("")));
+            }
+            let want: usize = head
+                .lines()
+                .find_map(|l| l.strip_prefix("content-length:"))
+                .and_then(|v| v.trim().parse().ok())
+                .ok_or("no content-length")?;
+            while buf.len() < head_end + want {
+                if buf.capacity() - buf.len() < 16384 {
+                    buf.reserve(65536);
+                }
+                if s.read_buf(&mut buf).await.map_err(|e| e.to_string())? == 0 {
+                    return Err("connection closed in a body".into());
+                }
+            }
+            body.extend_from_slice(&buf[head_end..head_end + want]);
+            buf.drain(..head_end + want);
+        }
+        Ok((
+            RawRun {
+                elapsed: t0.elapsed(),
+                messages: requests,
+                bytes: body.len(),
+            },
+            body,
+        ))
+    })
+}
+
 /// The raw HTTP limit: one plain HTTP/1.1 GET of `path` (no `Range`) on a fresh tokio
 /// connection with `TCP_NODELAY`, the body read into a buffer. Timed from the connect to the
 /// last byte. Returns the run and the body (checked by the caller, outside the timing).

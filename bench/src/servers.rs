@@ -7,13 +7,15 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-/// A scratch directory under the system's temp directory, unique to this process and `name`,
-/// created empty.
+/// A scratch directory under the system's temp directory, unique to this process, this call
+/// and `name`, created empty.
 ///
 /// # Errors
 /// The directory could not be created.
 pub fn scratch_dir(name: &str) -> io::Result<PathBuf> {
-    let dir = std::env::temp_dir().join(format!("ota-bench-{}-{name}", std::process::id()));
+    static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let dir = std::env::temp_dir().join(format!("ota-bench-{}-{n}-{name}", std::process::id()));
     if dir.exists() {
         std::fs::remove_dir_all(&dir)?;
     }
@@ -204,12 +206,13 @@ mod tests {
     }
 
     #[test]
-    fn scratch_dir_is_fresh() {
+    fn scratch_dirs_are_fresh_and_distinct() {
         let d = scratch_dir("selftest").unwrap();
         std::fs::write(d.join("f"), b"x").unwrap();
         let d2 = scratch_dir("selftest").unwrap();
-        assert_eq!(d, d2);
-        assert!(!d2.join("f").exists());
+        assert_ne!(d, d2);
+        assert!(d2.exists() && !d2.join("f").exists());
+        std::fs::remove_dir_all(d).unwrap();
         std::fs::remove_dir_all(d2).unwrap();
     }
 }

@@ -25,6 +25,7 @@ struct Case {
     k: u32,
     mb_s: Vec<f64>,
     raw_mb_s: Vec<f64>,
+    rr_mb_s: Vec<f64>,
     wait_pct: Vec<f64>,
     retries: u32,
 }
@@ -74,6 +75,7 @@ fn run() -> Result<(), String> {
             k,
             mb_s: Vec::new(),
             raw_mb_s: Vec::new(),
+            rr_mb_s: Vec::new(),
             wait_pct: Vec::new(),
             retries: 0,
         })
@@ -85,6 +87,14 @@ fn run() -> Result<(), String> {
             return Err("raw GET: the body differs from the image".into());
         }
         Ok(mb_per_s(IMAGE_LEN, raw.elapsed.as_secs_f64()))
+    };
+    let rr_run = |k: u32| -> Result<f64, String> {
+        let range = (k * BLOCK) as usize;
+        let (r, body) = net::raw_http_ranges(nginx.port, &path, img.len(), range)?;
+        if body != img {
+            return Err("plain ranges: the body differs from the image".into());
+        }
+        Ok(mb_per_s(IMAGE_LEN, r.elapsed.as_secs_f64()))
     };
     let agent_run = |k: u32, tag: &str| -> Result<net::DeviceRun, String> {
         let thing = format!("bench-http-k{k}-{tag}");
@@ -114,11 +124,12 @@ fn run() -> Result<(), String> {
         for case in &mut cases {
             // The raw GET right before the agent run it is compared with.
             let raw_mb_s = raw_run()?;
+            let rr_mb_s = rr_run(case.k)?;
             let r = agent_run(case.k, &format!("r{rep}"))?;
             let mb_s = mb_per_s(IMAGE_LEN, r.download.as_secs_f64());
             let wait = net::request_wait(&r.write_times, case.k * BLOCK);
             eprintln!(
-                "rep {rep} ranges of {:>4} KB: raw {raw_mb_s:.1} MB/s, agent {mb_s:.1} MB/s ({:.1} ms, {} writes, waiting {:.1} ms)",
+                "rep {rep} ranges of {:>4} KB: raw {raw_mb_s:.1} MB/s, plain ranges {rr_mb_s:.1} MB/s, agent {mb_s:.1} MB/s ({:.1} ms, {} writes, waiting {:.1} ms)",
                 case.k * BLOCK / 1024,
                 r.download.as_secs_f64() * 1e3,
                 r.writes,
@@ -126,6 +137,7 @@ fn run() -> Result<(), String> {
             );
             case.mb_s.push(mb_s);
             case.raw_mb_s.push(raw_mb_s);
+            case.rr_mb_s.push(rr_mb_s);
             case.wait_pct
                 .push(100.0 * wait.as_secs_f64() / r.download.as_secs_f64().max(1e-9));
             if let Some(s) = r.stats {
@@ -137,15 +149,19 @@ fn run() -> Result<(), String> {
     println!("### HTTP download, 4 MiB, nginx on loopback ({reps} repetitions)");
     println!();
     println!(
-        "| range size | requests | agent MB/s | raw GET MB/s | agent / raw | waiting for answers | retries |"
+        "| range size | requests | agent MB/s | raw GET MB/s | agent / raw | plain range requests MB/s | agent / plain | waiting for answers | retries |"
     );
-    println!("|---:|---:|---|---|---|---:|---:|");
+    println!("|---:|---:|---|---|---|---|---|---:|---:|");
     let na = "n/a".to_string();
     for c in &cases {
         let ratio = paired_ratio_pct(&c.mb_s, &c.raw_mb_s);
         let wait = Summary::of(&c.wait_pct).map_or(f64::NAN, |s| s.median);
+        let rr = Summary::of(&c.rr_mb_s).map_or(na.clone(), |s| s.to_string());
+        let vs_rr = paired_ratio_pct(&c.mb_s, &c.rr_mb_s).map_or(na.clone(), |r| {
+            format!("{:.0} % [{:.0}, {:.0}]", r.median, r.min, r.max)
+        });
         println!(
-            "| {} KB | {} | {} | {} | {} | {wait:.0} % | {} |",
+            "| {} KB | {} | {} | {} | {} | {rr} | {vs_rr} | {wait:.0} % | {} |",
             c.k * BLOCK / 1024,
             (IMAGE_LEN as u32).div_ceil(c.k * BLOCK),
             Summary::of(&c.mb_s).map_or(na.clone(), |s| s.to_string()),
@@ -161,7 +177,9 @@ fn run() -> Result<(), String> {
     println!(
         "Agent time: first range request to last block written (RAM flash, 4 KB body chunks); \
          raw time: connect to last byte of one range-less GET read into memory, made just \
-         before the agent run it is compared with. Both on fresh connections. Waiting for \
+         before the agent run it is compared with. Plain range requests: a client with no OTA \
+         logic fetching the file in ranges of the same size on one keep-alive connection, one \
+         at a time. All on fresh connections. Waiting for \
          answers: share of the agent's time from a range request to its first block stored."
     );
     let summary = |label: &str, c: &Case| {
@@ -175,6 +193,12 @@ fn run() -> Result<(), String> {
     };
     if let Some(c) = cases.iter().find(|c| c.k == 16) {
         summary("64 KB ranges (default)", c);
+        if let Some(r) = paired_ratio_pct(&c.mb_s, &c.rr_mb_s) {
+            println!(
+                "SUMMARY|HTTP download, 64 KB ranges, agent vs a plain client making the same range requests|{:.0} %|(diagnostic)|-",
+                r.median
+            );
+        }
     }
     let best = cases.iter().max_by(|a, b| {
         let ra = paired_ratio_pct(&a.mb_s, &a.raw_mb_s).map_or(0.0, |r| r.median);

@@ -3,10 +3,9 @@
 //! plain clients with no OTA logic.
 //!
 //! Sweeps the block size (1, 4, 16, 64 KB) and the blocks per request (1 … 128 KB worth).
-//! Every repetition measures, per block size, the raw transfer and then each agent
-//! configuration, so each ratio pairs runs made seconds apart. One extra row runs the default
-//! configuration with the AWS side's socket left with Nagle on (as `ota-sim`'s cloud client
-//! does today).
+//! Every agent run is paired with a raw run of the same block size made just before it. One
+//! extra row runs the default configuration with the AWS side's socket left with Nagle on
+//! (as `ota-sim`'s cloud client was before commit 95152b2).
 //!
 //! ```text
 //! cargo run --release --manifest-path bench/Cargo.toml --bin mqtt_download -- [--reps N]
@@ -28,6 +27,7 @@ struct Case {
     nodelay: bool,
     mb_s: Vec<f64>,
     raw_mb_s: Vec<f64>,
+    rr_mb_s: Vec<f64>,
     ready_ms: Vec<f64>,
     wait_pct: Vec<f64>,
     within_mb_s: Vec<f64>,
@@ -134,6 +134,19 @@ fn run() -> Result<(), String> {
             Ok((r, rs))
         };
 
+    let rr_run = |case: &Case, tag: &str| -> Result<f64, String> {
+        let thing = format!("bench-rr-b{}-k{}-{tag}", case.block, case.k);
+        let responder = Responder::spawn(broker.port, cloud.clone(), &thing, case.nodelay)?;
+        let blocks = (IMAGE_LEN as u32).div_ceil(case.block);
+        let r = net::raw_request_response(broker.port, &thing, case.block, case.k, blocks);
+        responder.stop()?;
+        let r = r?;
+        if r.messages != blocks as usize {
+            return Err(format!("{thing}: {} of {blocks} blocks", r.messages));
+        }
+        Ok(mb_per_s(IMAGE_LEN, r.elapsed.as_secs_f64()))
+    };
+
     // Warm-up (not counted): one raw transfer per block size, one default agent run.
     for (block, _) in sweep {
         raw_run(block)?;
@@ -144,6 +157,7 @@ fn run() -> Result<(), String> {
         for case in &mut cases {
             // The raw run right before the agent run it is compared with.
             let raw_mb_s = raw_run(case.block)?;
+            let rr_mb_s = rr_run(case, &format!("r{rep}"))?;
             let (r, rs) = agent_run(case, &format!("r{rep}"))?;
             case.aws_us
                 .push(rs.stream_time.as_secs_f64() * 1e6 / rs.stream_requests.max(1) as f64);
@@ -154,13 +168,13 @@ fn run() -> Result<(), String> {
             let windows = blocks.div_ceil(case.k as usize);
             let within_bytes = (blocks - windows) * case.block as usize;
             eprintln!(
-                "rep {rep} {:>2} KB x {:>3}{}: raw {raw_mb_s:.1} MB/s, agent {mb_s:.1} MB/s ({:.1} ms, waiting {:.1} ms; ready after {:.1} ms)",
+                "rep {rep} {:>2} KB x {:>3}{}: raw {raw_mb_s:.1} MB/s, plain req/resp {rr_mb_s:.1} MB/s, agent {mb_s:.1} MB/s ({:.1} ms, waiting {:.1} ms; ready after {:.1} ms)",
                 case.block / 1024,
                 case.k,
                 if case.nodelay {
                     ""
                 } else {
-                    " (cloud with Nagle)"
+                    " (AWS side without TCP_NODELAY)"
                 },
                 r.download.as_secs_f64() * 1e3,
                 wait.as_secs_f64() * 1e3,
@@ -168,6 +182,7 @@ fn run() -> Result<(), String> {
             );
             case.mb_s.push(mb_s);
             case.raw_mb_s.push(raw_mb_s);
+            case.rr_mb_s.push(rr_mb_s);
             case.ready_ms.push(r.to_ready.as_secs_f64() * 1e3);
             case.wait_pct
                 .push(100.0 * wait.as_secs_f64() / r.download.as_secs_f64().max(1e-9));
@@ -191,6 +206,7 @@ impl Case {
             nodelay,
             mb_s: Vec::new(),
             raw_mb_s: Vec::new(),
+            rr_mb_s: Vec::new(),
             ready_ms: Vec::new(),
             wait_pct: Vec::new(),
             within_mb_s: Vec::new(),
@@ -205,26 +221,30 @@ fn print_table(cases: &[Case], reps: usize) {
     println!("### MQTT stream download, 4 MiB, mosquitto on loopback ({reps} repetitions)");
     println!();
     println!(
-        "| block | blocks/request | bytes/request | agent MB/s | raw MB/s | agent / raw | waiting for answers | agent MB/s within answers | AWS side µs per request | download + verify ms | retries | dropped |"
+        "| block | blocks/request | bytes/request | agent MB/s | raw MB/s | agent / raw | plain request/response MB/s | agent / plain | waiting for answers | agent MB/s within answers | AWS side µs per request | download + verify ms | retries | dropped |"
     );
-    println!("|---:|---:|---:|---|---|---|---:|---:|---:|---:|---:|---:|");
+    println!("|---:|---:|---:|---|---|---|---|---|---:|---:|---:|---:|---:|---:|");
     let na = "n/a".to_string();
     for c in cases {
         let agent = Summary::of(&c.mb_s).map_or(na.clone(), |s| s.to_string());
         let raw = Summary::of(&c.raw_mb_s).map_or(na.clone(), |s| s.to_string());
         let ratio = paired_ratio_pct(&c.mb_s, &c.raw_mb_s);
+        let rr = Summary::of(&c.rr_mb_s).map_or(na.clone(), |s| s.to_string());
+        let vs_rr = paired_ratio_pct(&c.mb_s, &c.rr_mb_s).map_or(na.clone(), |r| {
+            format!("{:.0} % [{:.0}, {:.0}]", r.median, r.min, r.max)
+        });
         let ready = Summary::of(&c.ready_ms).map_or(f64::NAN, |s| s.median);
         let wait = Summary::of(&c.wait_pct).map_or(f64::NAN, |s| s.median);
         let within = Summary::of(&c.within_mb_s).map_or(f64::NAN, |s| s.median);
         let aws = Summary::of(&c.aws_us).map_or(f64::NAN, |s| s.median);
         println!(
-            "| {} KB | {}{} | {} KB | {agent} | {raw} | {} | {wait:.0} % | {within:.0} | {aws:.0} | {ready:.1} | {} | {} |",
+            "| {} KB | {}{} | {} KB | {agent} | {raw} | {} | {rr} | {vs_rr} | {wait:.0} % | {within:.0} | {aws:.0} | {ready:.1} | {} | {} |",
             c.block / 1024,
             c.k,
             if c.nodelay {
                 ""
             } else {
-                " (AWS side with Nagle)"
+                " (AWS side without TCP_NODELAY)"
             },
             c.block * c.k / 1024,
             ratio.map_or(na.clone(), |r| format!(
@@ -238,7 +258,10 @@ fn print_table(cases: &[Case], reps: usize) {
     println!();
     println!(
         "MB/s = 10^6 B/s of image; median [min, max] over repetitions; agent / raw = median of the \
-         per-repetition ratios (each agent run against the raw run made just before it). Agent \
+         per-repetition ratios (each agent run against the raw run made just before it). Plain \
+         request/response: a client with no OTA logic asking the same AWS side for the same \
+         blocks per request, one request outstanding, run between the raw and the agent run. \
+         Agent \
          time: first data request to last block written (RAM flash); raw time: first publish \
          to last message received. Waiting for answers: share of the agent's time from a \
          request to the first block of its answer (the last block of one answer to the first \
@@ -274,9 +297,20 @@ fn print_table(cases: &[Case], reps: usize) {
             if r.median >= 90.0 { "met" } else { "not met" }
         );
     }
+    if let Some(c) = cases
+        .iter()
+        .find(|c| c.block == 4096 && c.k == 32 && c.nodelay)
+    {
+        if let Some(r) = paired_ratio_pct(&c.mb_s, &c.rr_mb_s) {
+            println!(
+                "SUMMARY|MQTT download, default, agent vs a plain request/response client (same protocol, no OTA logic)|{:.0} %|(diagnostic)|-",
+                r.median
+            );
+        }
+    }
     if let Some(r) = ratio_of(4096, 32, false) {
         println!(
-            "SUMMARY|MQTT download, default, AWS side with Nagle (as ota-sim's cloud), % of raw|{:.0} %|>= 90 %|{}",
+            "SUMMARY|MQTT download, default, AWS side without TCP_NODELAY (ota-sim's cloud before 95152b2), % of raw|{:.0} %|>= 90 %|{}",
             r.median,
             if r.median >= 90.0 { "met" } else { "not met" }
         );
