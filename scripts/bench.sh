@@ -5,8 +5,9 @@
 # pair by pair), because this 2-core machine is shared and noisy. Nothing here asserts a time:
 # the binaries check only that every download arrived byte-identical and verified.
 #
-#   scripts/bench.sh            # everything: ~3-4 minutes after the first build (which takes longer)
-#   scripts/bench.sh --quick    # fewer repetitions (~1 minute)
+#   scripts/bench.sh            # everything: ~1.5 minutes on a quiet machine, ~5 under load,
+#                               # after the first build of bench/ (~10 minutes)
+#   scripts/bench.sh --quick    # fewer repetitions (a third of the time)
 #
 #   BUILD_BOARDS=1   rebuild the board firmware for the size table (scripts/build-boards.sh);
 #                    by default the table is read from the ELF files already built
@@ -25,7 +26,7 @@ quick=0
 if [ "$quick" = 1 ]; then
     mqtt_reps=2 http_reps=3 verify_reps=5 crit="--warm-up-time 0.5 --measurement-time 1 --sample-size 20"
 else
-    mqtt_reps=4 http_reps=9 verify_reps=31 crit="--warm-up-time 1 --measurement-time 1.5 --sample-size 40"
+    mqtt_reps=8 http_reps=15 verify_reps=31 crit="--warm-up-time 1 --measurement-time 2 --sample-size 50"
 fi
 out=${OUT:-$(mktemp -d -t ota-bench.XXXXXX)}
 mkdir -p "$out"

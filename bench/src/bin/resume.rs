@@ -120,7 +120,7 @@ fn run() -> Result<(), String> {
     println!("### Resume after a power cut at 50 % (4 MiB, 4 KB blocks, 32 per request)");
     println!();
     println!(
-        "| resume_every (journal granularity) | fetched again, cut at block 512 | fetched again, cuts at 512..512+resume_every (min..max) | beyond granularity | most blocks served beyond 1,024 |"
+        "| resume_every (journal granularity) | fetched again, cut at block 512 | fetched again, cuts at 512..512+resume_every (min..max) | beyond granularity | most blocks delivered beyond 1,024 (whole update) |"
     );
     println!("|---:|---:|---|---:|---:|");
     for r in &rows {
@@ -142,8 +142,9 @@ fn run() -> Result<(), String> {
     }
     println!();
     println!(
-        "Blocks served beyond 1,024 include those fetched again and those in flight (asked \
-         for, not yet stored) when the power went."
+        "Blocks delivered: data messages the device received over the whole update (before \
+         and after the cut); blocks the AWS side had sent but the device had not received when \
+         the power went are lost with the power, not counted."
     );
     let worst = rows
         .iter()
