@@ -22,7 +22,9 @@ use esp_hal::clock::CpuClock;
 use esp_hal::rng::Rng;
 use esp_hal::timer::timg::TimerGroup;
 use esp_radio::wifi::sta::StationConfig;
-use esp_radio::wifi::{AuthenticationMethodConfig, Config as WifiConfig, Interface, WifiController};
+use esp_radio::wifi::{
+    AuthenticationMethodConfig, Config as WifiConfig, Interface, WifiController,
+};
 use esp_storage::FlashStorage;
 use log::{info, warn};
 use ota_core::verify::{P256Verifier, TrustedKey};
@@ -192,15 +194,15 @@ async fn main(spawner: Spawner) -> ! {
 
     let mem = OTA_MEMORY.take();
     let broker = match ota_config::BROKER_IP {
-        Some([a, b, c, d]) => Broker::Addr(
-            (Ipv4Address::new(a, b, c, d), ota_config::BROKER_PORT).into(),
-        ),
+        Some([a, b, c, d]) => {
+            Broker::Addr((Ipv4Address::new(a, b, c, d), ota_config::BROKER_PORT).into())
+        }
         None => Broker::Host(ota_config::BROKER_HOST, ota_config::BROKER_PORT),
     };
     let connector = TcpConnector::new(stack, broker, &mut mem.socket_rx, &mut mem.socket_tx);
 
-    let key = p256::ecdsa::VerifyingKey::from_sec1_bytes(&ota_config::SIGNER_PUBKEY)
-        .expect("signer key");
+    let key =
+        p256::ecdsa::VerifyingKey::from_sec1_bytes(&ota_config::SIGNER_PUBKEY).expect("signer key");
     let keys = OTA_KEYS.init([TrustedKey { name: None, key }]);
     let mut config = Config::new(ota_config::THING_NAME, ota_config::VERSION);
     config.block_size = BLOCK as u32;
@@ -244,7 +246,11 @@ async fn application(stack: embassy_net::Stack<'static>) -> ! {
                 if reports % 10 == 1 {
                     info!(
                         "OTA {} link={} received={} processed={} dropped={} connects={}",
-                        r.state, r.link_up, r.agent.received, r.agent.processed, r.agent.dropped,
+                        r.state,
+                        r.link_up,
+                        r.agent.received,
+                        r.agent.processed,
+                        r.agent.dropped,
                         r.task.connects
                     );
                 }

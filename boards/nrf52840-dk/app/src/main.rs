@@ -64,7 +64,8 @@ type Task = OtaTask<
     8,
 >;
 type SpiDev = ExclusiveDevice<Spim<'static>, Output<'static>, Delay>;
-type EthRunner = embassy_net_wiznet::Runner<'static, W5500, SpiDev, Input<'static>, Output<'static>>;
+type EthRunner =
+    embassy_net_wiznet::Runner<'static, W5500, SpiDev, Input<'static>, Output<'static>>;
 
 /// All of the agent's memory, in one static (no heap). See README.md, "RAM budget".
 struct OtaMemory {
@@ -133,7 +134,9 @@ async fn eth_task(runner: EthRunner) -> ! {
 }
 
 #[embassy_executor::task]
-async fn net_task(mut runner: embassy_net::Runner<'static, embassy_net_wiznet::Device<'static>>) -> ! {
+async fn net_task(
+    mut runner: embassy_net::Runner<'static, embassy_net_wiznet::Device<'static>>,
+) -> ! {
     runner.run().await
 }
 
@@ -148,7 +151,11 @@ async fn watchdog_task(mut handle: WatchdogHandle) -> ! {
 #[embassy_executor::main]
 async fn main(spawner: Spawner) {
     let p = embassy_nrf::init(Default::default());
-    info!("OTA firmware {} for {}", ota_config::VERSION.to_u32(), ota_config::THING_NAME);
+    info!(
+        "OTA firmware {} for {}",
+        ota_config::VERSION.to_u32(),
+        ota_config::THING_NAME
+    );
 
     // The bootloader started the watchdog; take it over with the same settings.
     let mut wdt_config = wdt::Config::default();
@@ -175,9 +182,15 @@ async fn main(spawner: Spawner) {
     let mut mac = [0x02, 0, 0, 0, 0, 0];
     rng.blocking_fill_bytes(&mut mac[1..]);
     let (device, eth_runner) = unwrap!(
-        embassy_net_wiznet::new(mac, ETH_STATE.init(embassy_net_wiznet::State::new()), spi, int, reset)
-            .await
-            .ok()
+        embassy_net_wiznet::new(
+            mac,
+            ETH_STATE.init(embassy_net_wiznet::State::new()),
+            spi,
+            int,
+            reset
+        )
+        .await
+        .ok()
     );
     spawner.spawn(unwrap!(eth_task(eth_runner)));
     let (stack, net_runner) = embassy_net::new(
@@ -200,22 +213,28 @@ async fn main(spawner: Spawner) {
         )
     };
     let mem = OTA_MEMORY.take();
-    let boot = unwrap!(EmbassyBoot::new(
-        BlockingPartition::new(nvmc, state.0, state.1),
-        &mut mem.state_word.0,
-        active_len,
-    )
-    .ok());
-    let platform: Pal = unwrap!(ota_pal_flash::Platform::new(
-        BlockingPartition::new(nvmc, dfu.0, dfu.1),
-        BlockingPartition::new(nvmc, journal.0, journal.1),
-        boot,
-        ota_pal_flash::Config::new(),
-    )
-    .ok());
+    let boot = unwrap!(
+        EmbassyBoot::new(
+            BlockingPartition::new(nvmc, state.0, state.1),
+            &mut mem.state_word.0,
+            active_len,
+        )
+        .ok()
+    );
+    let platform: Pal = unwrap!(
+        ota_pal_flash::Platform::new(
+            BlockingPartition::new(nvmc, dfu.0, dfu.1),
+            BlockingPartition::new(nvmc, journal.0, journal.1),
+            boot,
+            ota_pal_flash::Config::new(),
+        )
+        .ok()
+    );
 
     let broker = match ota_config::BROKER_IP {
-        Some([a, b, c, d]) => Broker::Addr((Ipv4Address::new(a, b, c, d), ota_config::BROKER_PORT).into()),
+        Some([a, b, c, d]) => {
+            Broker::Addr((Ipv4Address::new(a, b, c, d), ota_config::BROKER_PORT).into())
+        }
         None => Broker::Host(ota_config::BROKER_HOST, ota_config::BROKER_PORT),
     };
     let connector = TcpConnector::new(stack, broker, &mut mem.socket_rx, &mut mem.socket_tx);
@@ -281,14 +300,23 @@ async fn application(stack: embassy_net::Stack<'static>) -> ! {
 
 async fn on_notification(n: Notification, stack: embassy_net::Stack<'static>) {
     match n {
-        Notification::ReceivedJob { job_id, resumed, .. } => {
+        Notification::ReceivedJob {
+            job_id, resumed, ..
+        } => {
             info!("OTA job {} (resumed: {})", job_id.as_str(), resumed)
         }
-        Notification::Progress { blocks_done, blocks_total, .. } => {
+        Notification::Progress {
+            blocks_done,
+            blocks_total,
+            ..
+        } => {
             info!("OTA progress {}/{}", blocks_done, blocks_total)
         }
         Notification::ReadyToActivate { job_id } => {
-            info!("OTA job {}: image verified, rebooting into it", job_id.as_str());
+            info!(
+                "OTA job {}: image verified, rebooting into it",
+                job_id.as_str()
+            );
             OTA_CHANNELS.command(AppCommand::Activate).await;
         }
         Notification::StartSelfTest { job_id } => {
@@ -308,7 +336,10 @@ async fn on_notification(n: Notification, stack: embassy_net::Stack<'static>) {
             warn!("OTA job {} failed: {}", job_id.as_str(), reason.code())
         }
         Notification::SelfTestFailed { job_id, .. } => {
-            warn!("OTA job {}: self-test failed, rolling back", job_id.as_str())
+            warn!(
+                "OTA job {}: self-test failed, rolling back",
+                job_id.as_str()
+            )
         }
         Notification::Link(up) => info!("MQTT link {}", if up { "up" } else { "down" }),
         _ => {}
