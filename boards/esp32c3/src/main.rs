@@ -2,6 +2,9 @@
 //!
 //! - Network: Wi-Fi station (esp-radio) and embassy-net with DHCP; the MQTT broker is reached
 //!   over plain TCP (see README.md).
+//! - HTTP (feature `http`, on by default): jobs with protocol HTTP download their file with
+//!   range requests on a second TCP socket (ota-os-embassy's reqwless runner), plain `http://`
+//!   presigned URLs only (README.md, "HTTP downloads").
 //! - Flash (esp-storage): the OTA app slot that is not running is the download slot, the
 //!   `otajrnl` partition the resume journal (ota-pal-flash); `otadata` selects the image the
 //!   ESP-IDF bootloader starts (activation, commit, rollback).
@@ -16,6 +19,11 @@ use core::cell::RefCell;
 use embassy_executor::Spawner;
 use embassy_futures::select::{Either, select};
 use embassy_net::{Ipv4Address, StackResources};
+#[cfg(feature = "http")]
+use embassy_net::{
+    dns::DnsSocket,
+    tcp::client::{TcpClient, TcpClientState},
+};
 use embassy_sync::blocking_mutex::raw::CriticalSectionRawMutex;
 use embassy_time::{Duration, Timer};
 use esp_hal::clock::CpuClock;
@@ -30,6 +38,8 @@ use log::{info, warn};
 use ota_core::verify::{P256Verifier, TrustedKey};
 use ota_core::{Buffers, Config};
 use ota_os_embassy::net::{Broker, TcpConnector};
+#[cfg(feature = "http")]
+use ota_os_embassy::ota_http_reqwless::{HEADER_BUFFER, HttpBuffers, HttpRunner, URL_CAPACITY};
 use ota_os_embassy::{
     AgentSetup, AppCommand, Exit, Notification, OtaChannels, OtaTask, TaskBuffers, TaskConfig,
 };
@@ -62,11 +72,31 @@ const BLOCK: usize = 4096;
 const JOURNAL_OFFSET: u32 = 0x3D_0000;
 /// Its size.
 const JOURNAL_LEN: u32 = 0x1_0000;
+/// embassy-net sockets: DHCP, DNS, the MQTT connection and (feature `http`) the HTTP one.
+const SOCKETS: usize = if cfg!(feature = "http") { 4 } else { 3 };
+/// HTTP socket receive buffer: one block plus the response headers in flight.
+#[cfg(feature = "http")]
+const HTTP_RX: usize = BLOCK + HEADER_BUFFER;
+/// HTTP socket transmit buffer: a whole request (the longest URL's target, `Host`, `Range`),
+/// so that reqwless's small writes leave together in one segment.
+#[cfg(feature = "http")]
+const HTTP_TX: usize = URL_CAPACITY + 256;
+/// No socket answer for this long aborts a connect or a stalled send (the agent's own
+/// request timeout, 10 s, bounds each exchange too).
+#[cfg(feature = "http")]
+const HTTP_SOCKET_TIMEOUT: Duration = Duration::from_secs(10);
 
 type Flash = RefCell<FlashStorage<'static>>;
 type Part = Partition<'static, FlashStorage<'static>>;
 type Pal = ota_pal_flash::Platform<Part, Part, EspIdfBoot<'static, 'static>>;
 type Channels = OtaChannels<CriticalSectionRawMutex, 4, 8>;
+/// One HTTP connection at a time (the runner keeps it alive across ranges).
+#[cfg(feature = "http")]
+type HttpTcp = TcpClient<'static, 1, HTTP_TX, HTTP_RX>;
+#[cfg(feature = "http")]
+type Http = HttpRunner<'static, HttpTcp, DnsSocket<'static>>;
+#[cfg(not(feature = "http"))]
+type Http = ota_os_embassy::NoHttp;
 type Task = OtaTask<
     'static,
     P256Verifier<'static>,
@@ -75,6 +105,7 @@ type Task = OtaTask<
     CriticalSectionRawMutex,
     4,
     8,
+    Http,
 >;
 
 /// All of the agent's memory, in one static. See README.md, "RAM budget".
@@ -87,6 +118,24 @@ struct OtaMemory {
     mqtt_tx: [u8; 4 * 1024],
     socket_rx: [u8; 8 * 1024],
     socket_tx: [u8; 2 * 1024],
+    #[cfg(feature = "http")]
+    http: HttpMemory,
+}
+
+/// The HTTP download's memory (feature `http`), sizes from ota-core's and ota-http-reqwless's
+/// sizing rules.
+#[cfg(feature = "http")]
+struct HttpMemory {
+    /// The agent's copy of the presigned URL (`Buffers::url`).
+    agent_url: [u8; URL_CAPACITY],
+    /// The runner's copy of the request URL.
+    url: [u8; URL_CAPACITY],
+    /// Response headers.
+    header: [u8; HEADER_BUFFER],
+    /// One body chunk = one flash write: the block size.
+    chunk: [u8; BLOCK],
+    /// The HTTP TCP socket's buffers.
+    socket: TcpClientState<1, HTTP_TX, HTTP_RX>,
 }
 
 static OTA_MEMORY: ConstStaticCell<OtaMemory> = ConstStaticCell::new(OtaMemory {
@@ -98,12 +147,23 @@ static OTA_MEMORY: ConstStaticCell<OtaMemory> = ConstStaticCell::new(OtaMemory {
     mqtt_tx: [0; 4 * 1024],
     socket_rx: [0; 8 * 1024],
     socket_tx: [0; 2 * 1024],
+    #[cfg(feature = "http")]
+    http: HttpMemory {
+        agent_url: [0; URL_CAPACITY],
+        url: [0; URL_CAPACITY],
+        header: [0; HEADER_BUFFER],
+        chunk: [0; BLOCK],
+        socket: TcpClientState::new(),
+    },
 });
 static OTA_CHANNELS: Channels = OtaChannels::new();
 static OTA_TASK: StaticCell<Task> = StaticCell::new();
 static OTA_KEYS: StaticCell<[TrustedKey<'static>; 1]> = StaticCell::new();
 static FLASH: StaticCell<Flash> = StaticCell::new();
-static NET_RESOURCES: StaticCell<StackResources<3>> = StaticCell::new();
+static NET_RESOURCES: StaticCell<StackResources<SOCKETS>> = StaticCell::new();
+/// The HTTP runner's TCP client and DNS resolver (feature `http`).
+#[cfg(feature = "http")]
+static OTA_HTTP_NET: StaticCell<(HttpTcp, DnsSocket<'static>)> = StaticCell::new();
 
 #[embassy_executor::task]
 async fn ota_task(task: &'static mut Task) -> ! {
@@ -206,14 +266,19 @@ async fn main(spawner: Spawner) -> ! {
     let keys = OTA_KEYS.init([TrustedKey { name: None, key }]);
     let mut config = Config::new(ota_config::THING_NAME, ota_config::VERSION);
     config.block_size = BLOCK as u32;
-    config.http_enabled = false; // this build has no HTTP client (MQTT streams only)
+    // Jobs offering both protocols use MQTT (`preferred_protocol`); HTTP-only jobs need `http`.
+    config.http_enabled = cfg!(feature = "http");
+    #[cfg(feature = "http")]
+    let url: &'static mut [u8] = &mut mem.http.agent_url;
+    #[cfg(not(feature = "http"))]
+    let url: &'static mut [u8] = &mut [];
     let agent = AgentSetup {
         config,
         buffers: Buffers {
             block: &mut mem.block,
             job: &mut mem.job,
             bitmap: &mut mem.bitmap,
-            url: &mut [],
+            url,
         },
         verifier: P256Verifier::new(keys),
     };
@@ -230,6 +295,22 @@ async fn main(spawner: Spawner) -> ! {
         TaskConfig::new(seed ^ 0x5EED),
     )
     .expect("OTA setup");
+    #[cfg(feature = "http")]
+    let task = {
+        let (tcp, dns) = OTA_HTTP_NET.init((
+            TcpClient::new(stack, &mem.http.socket),
+            DnsSocket::new(stack),
+        ));
+        tcp.set_timeout(Some(HTTP_SOCKET_TIMEOUT));
+        let buffers = HttpBuffers {
+            url: &mut mem.http.url,
+            header: &mut mem.http.header,
+            chunk: &mut mem.http.chunk,
+        };
+        task.with_http(HttpRunner::new(tcp, dns, buffers))
+    };
+    #[cfg(not(feature = "http"))]
+    let task = task.with_http(ota_os_embassy::NoHttp);
     spawner.spawn(ota_task(OTA_TASK.init(task)).expect("task"));
 
     application(stack).await
