@@ -12,6 +12,8 @@ pub mod platform;
 #[cfg(feature = "mqtt-minimq")]
 mod task;
 pub mod time;
+#[cfg(feature = "tls")]
+pub mod tls;
 
 pub use backoff::Backoff;
 pub use channel::{AppCommand, JobId, Notification, OtaChannels, Report, TaskStatistics};
