@@ -16,6 +16,8 @@ use ota_core::{PalError, PlatformImageState};
 
 pub mod otadata;
 
+pub mod app_rollback;
+
 #[cfg(feature = "std")]
 pub mod sim;
 
