@@ -12,3 +12,5 @@ run cargo build -q -p ota-mqtt-minimq --release --target riscv32imc-unknown-none
 run cargo build -q -p ota-http-reqwless --release --target thumbv7em-none-eabihf --features defmt,tls
 run cargo build -q -p ota-http-reqwless --release --target riscv32imc-unknown-none-elf --features defmt,tls
 run cargo build -q -p ota-core --no-default-features --features defmt --target thumbv7em-none-eabihf
+run cargo build -q -p ota-os-embassy --no-default-features --features mqtt-minimq,embassy-net,tls,defmt --target thumbv7em-none-eabihf
+run cargo build -q -p ota-os-embassy --no-default-features --features mqtt-minimq,embassy-net,tls,log --target riscv32imc-unknown-none-elf

@@ -443,3 +443,60 @@ pub fn resume(data: &[u8]) {
         check_record(&sealed, &rec);
     }
 }
+
+// ------------------------------------------------------------------------------------- TLS
+
+/// Host names the `tls_chain` target checks chains against (selected by the first byte).
+const TLS_HOSTS: [&str; 6] = [
+    "a1-ats.iot.test",
+    "iot.test",
+    "192.168.1.20",
+    "broker.lan",
+    "*.iot.test",
+    "",
+];
+
+/// `tls_chain` target: ota-os-embassy's X.509 chain verifier (the broker's certificates are
+/// hostile input). Input: a selector byte (host name; bit 7 sets a clock), then
+/// length-prefixed (u16 big-endian) DER blobs: the trust anchor, then the server's chain.
+/// Never panics; the verdict is deterministic and the reported failure is the verdict's.
+pub fn tls_chain(data: &[u8]) -> Option<Result<(), ota_os_embassy::tls::CertError>> {
+    use ota_os_embassy::tls::{ChainVerifier, host_matches};
+    let (&sel, mut rest) = data.split_first()?;
+    let mut parts: Vec<&[u8]> = Vec::new();
+    while rest.len() >= 2 && parts.len() < 8 {
+        let n = usize::from(u16::from_be_bytes([rest[0], rest[1]])).min(rest.len() - 2);
+        parts.push(&rest[2..2 + n]);
+        rest = &rest[2 + n..];
+    }
+    let (anchor, chain) = parts.split_first()?;
+    let host = TLS_HOSTS[usize::from(sel & 0x7F) % TLS_HOSTS.len()];
+    let now = (sel & 0x80 != 0).then_some(1_800_000_000);
+    let mut v = ChainVerifier::new(anchor, host, now);
+    let verdict = v.verify_chain(chain.iter().copied());
+    assert_eq!(v.failure(), verdict.err(), "failure() reports the verdict");
+    let again = ChainVerifier::new(anchor, host, now).verify_chain(chain.iter().copied());
+    assert_eq!(verdict, again, "the verdict is deterministic");
+    let _ = host_matches(anchor, host.as_bytes());
+    Some(verdict)
+}
+
+#[cfg(test)]
+mod tls_tests {
+    use super::tls_chain;
+
+    fn seed(name: &str) -> Vec<u8> {
+        std::fs::read(format!("{}/corpus/tls_chain/{name}", env!("CARGO_MANIFEST_DIR"))).unwrap()
+    }
+
+    #[test]
+    fn the_seed_chains_verify_and_their_mutations_do_not() {
+        assert_eq!(tls_chain(&seed("chain-ok")), Some(Ok(())));
+        assert_eq!(tls_chain(&seed("chain-ip-clock")), Some(Ok(())));
+        assert_eq!(tls_chain(&seed("chain-reversed")), Some(Ok(())));
+        let mut bad = seed("chain-ok");
+        let n = bad.len();
+        bad[n - 40] ^= 1; // inside the intermediate's signature
+        assert!(matches!(tls_chain(&bad), Some(Err(_))));
+    }
+}
