@@ -27,9 +27,9 @@
 //! a maximum fragment length; AWS IoT Core sends full-size records), the write buffer one
 //! record of the largest MQTT packet the device sends plus [`TLS_RECORD_OVERHEAD`] bytes
 //! (the CONNECT or a status update: 2 KiB is plenty; it must also hold the client
-//! certificate message during the handshake: certificate length + 256). The handshake itself
-//! needs about 6 KiB of task stack (measured under QEMU with the whole task, see the crate
-//! README), no heap.
+//! certificate message during the handshake: certificate length + 256). The handshake runs
+//! inside the task's `run()` future, so its state is part of the task's static size (the
+//! board READMEs' size tables measure it); no heap.
 //!
 //! # Credentials
 //!
