@@ -39,8 +39,8 @@
 //! bootloader writes on the same boot (the bootloader keeps the label, and aborts any
 //! `PENDING_VERIFY` it finds *before* the application runs), so under such a bootloader this
 //! mode leaves the trial to it instead of rolling back a healthy first boot. Still use this
-//! mode only with a bootloader without rollback support: the default [`super::esp`] mode is
-//! the one meant for rollback-enabled bootloaders.
+//! mode only with a bootloader without rollback support: the default mode of `boot::esp`
+//! (feature `esp32c3`) is the one meant for rollback-enabled bootloaders.
 //!
 //! # Limits
 //!
@@ -344,7 +344,7 @@ pub fn apply<F: NorFlash>(otadata: &mut F, writes: &Writes) -> Result<(), PalErr
 /// (at least [`otadata::OTADATA_LEN`] bytes, erase size dividing 4 KiB, `WRITE_SIZE`
 /// dividing 28).
 ///
-/// [`super::esp::EspIdfBoot::with_app_rollback`] runs it over the chip's otadata partition;
+/// `EspIdfBoot::with_app_rollback` (feature `esp32c3`) runs it over the chip's otadata partition;
 /// [`AppRollbackBoot`] owns any [`NorFlash`] for it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AppRollback {
