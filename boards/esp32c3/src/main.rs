@@ -90,7 +90,7 @@ type Flash = RefCell<FlashStorage<'static>>;
 type Part = Partition<'static, FlashStorage<'static>>;
 type Pal = ota_pal_flash::Platform<Part, Part, EspIdfBoot<'static, 'static>>;
 type Channels = OtaChannels<CriticalSectionRawMutex, 4, 8>;
-/// One HTTP connection at a time (the runner keeps it alive across ranges).
+/// One HTTP connection at a time (ota-os-embassy hands the runner one range per connection).
 #[cfg(feature = "http")]
 type HttpTcp = TcpClient<'static, 1, HTTP_TX, HTTP_RX>;
 #[cfg(feature = "http")]
