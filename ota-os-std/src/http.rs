@@ -83,3 +83,8 @@ pub trait HttpBackend: Send + Sync + 'static {
 mod reqwless;
 #[cfg(feature = "http-reqwless")]
 pub use self::reqwless::{ReqwlessBackend, TokioStack, URL_BUFFER};
+
+#[cfg(feature = "https")]
+mod hyper;
+#[cfg(feature = "https")]
+pub use self::hyper::{ByScheme, HyperBackend};

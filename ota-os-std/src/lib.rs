@@ -45,6 +45,9 @@
 //! - `std-flash` (default): `ota-pal-flash`'s file-backed flash and simulated bootloader.
 //! - `http-reqwless` (default): [`http::ReqwlessBackend`], HTTP range downloads through
 //!   `ota-http-reqwless` (reqwless 0.14); without it an MQTT-only build pays nothing for HTTP.
+//! - `https` (default): [`http::HyperBackend`], `https://` presigned URLs (S3's RSA chains,
+//!   checked by rustls against the system roots) over hyper's HTTP/1.1 client, and
+//!   [`http::ByScheme`] to send `http://` to one backend and `https://` to another.
 //!
 //! minimq's timers use `embassy-time` with its `std` driver and `generic-queue-8`: with
 //! many devices in one process, give them keep-alive 0 ([`Settings::keepalive_s`]) or the

@@ -17,15 +17,34 @@ pub mod serve;
 
 use std::sync::Arc;
 
-/// The HTTP backend the simulated device uses for range downloads: `ota-http-reqwless`'s
-/// runner on tokio sockets ([`ota_os_std::http::ReqwlessBackend`], 4 KB body chunks, keep-alive),
-/// spawned on the current tokio runtime. `None` only if it could not be started.
+/// The HTTP backend the simulated device uses for range downloads: `http://` URLs go to
+/// `ota-http-reqwless`'s runner on tokio sockets ([`ota_os_std::http::ReqwlessBackend`], 4 KB
+/// body chunks, keep-alive, the code the boards run), `https://` URLs (S3's presigned URLs) to
+/// [`ota_os_std::http::HyperBackend`] with the system's roots, plus the PEM CA file named by
+/// the environment variable `OTA_HTTP_CA` if set. `None` only if neither could be started.
 pub fn http_backend() -> Option<Arc<dyn ota_os_std::http::HttpBackend>> {
-    match ota_os_std::http::ReqwlessBackend::new(4096) {
-        Ok(b) => Some(Arc::new(b)),
+    use ota_os_std::http::{ByScheme, HyperBackend, ReqwlessBackend};
+    let plain: Arc<dyn ota_os_std::http::HttpBackend> = match ReqwlessBackend::new(4096) {
+        Ok(b) => Arc::new(b),
         Err(e) => {
             log::warn!("no HTTP backend: {e}");
-            None
+            return None;
+        }
+    };
+    let https = match std::env::var_os("OTA_HTTP_CA") {
+        Some(path) => std::fs::read(&path)
+            .and_then(|pem| HyperBackend::with_extra_ca_pem(&pem))
+            .map_err(|e| format!("OTA_HTTP_CA {}: {e}", path.to_string_lossy())),
+        None => HyperBackend::system_roots().map_err(|e| e.to_string()),
+    };
+    match https {
+        Ok(h) => Some(Arc::new(ByScheme {
+            http: plain,
+            https: Arc::new(h),
+        })),
+        Err(e) => {
+            log::warn!("no HTTPS backend (https:// URLs will fail): {e}");
+            Some(plain)
         }
     }
 }
