@@ -29,6 +29,13 @@ impl HttpExec for NoHttp {
     }
 }
 
+impl<H: HttpExec> HttpExec for &mut H {
+    #[cfg(feature = "http-reqwless")]
+    async fn serve<L: ota_http_reqwless::RangeLink>(&mut self, link: &mut L) {
+        (**self).serve(link).await;
+    }
+}
+
 #[cfg(feature = "http-reqwless")]
 impl<'a, T, D> HttpExec for ota_http_reqwless::HttpRunner<'a, T, D>
 where

@@ -349,6 +349,11 @@ where
 impl<'a, V: ImageVerifier, P: OtaPlatform, M: RawMutex, const NC: usize, const NN: usize>
     Core<'a, V, P, M, NC, NN>
 {
+    /// Counts an MQTT message that is not the agent's.
+    fn count_foreign(&mut self) {
+        self.stats.foreign_messages = self.stats.foreign_messages.saturating_add(1);
+    }
+
     fn handle(&mut self, input: Input<'_>) {
         if self.agent.handle(now(), input).is_err() {
             self.stats.usage_errors = self.stats.usage_errors.saturating_add(1);
@@ -526,9 +531,7 @@ impl<'a, V: ImageVerifier, P: OtaPlatform, M: RawMutex, const NC: usize, const N
                         self.stats.usage_errors = self.stats.usage_errors.saturating_add(1);
                     }
                 }
-                Either3::First(Ok(_)) => {
-                    self.stats.foreign_messages = self.stats.foreign_messages.saturating_add(1);
-                }
+                Either3::First(Ok(_)) => self.count_foreign(),
                 Either3::First(Err(_)) => return None,
                 Either3::Second(c) => {
                     if self.command(c) {
@@ -632,13 +635,14 @@ mod http_link {
     use super::{Core, Drained};
     use crate::platform::OtaPlatform;
     use crate::time::to_embassy;
+    use embassy_futures::select::{Either, select};
     use embassy_sync::blocking_mutex::raw::RawMutex;
     use embassy_time::Timer;
     use minimq::Connection;
     use ota_core::Input;
     use ota_core::verify::ImageVerifier;
     use ota_http_reqwless::{Flow, RangeLink, RangeRequest};
-    use ota_mqtt_minimq::OtaMqtt;
+    use ota_mqtt_minimq::{OtaMqtt, Received};
 
     pub(super) struct CoreLink<'c, 'a, 'x, 'y, V, P, M, IO, const NC: usize, const NN: usize>
     where
@@ -655,6 +659,40 @@ mod http_link {
         pub(super) end: Option<Drained>,
     }
 
+    impl<V, P, M, IO, const NC: usize, const NN: usize> CoreLink<'_, '_, '_, '_, V, P, M, IO, NC, NN>
+    where
+        V: ImageVerifier,
+        P: OtaPlatform,
+        M: RawMutex,
+        IO: embedded_io_async::Read + embedded_io_async::Write,
+    {
+        /// Handles what MQTT has ready now (without waiting for more); `false` when the link
+        /// or the task ended meanwhile (`end` says how).
+        async fn service_mqtt(&mut self) -> bool {
+            loop {
+                let ready = Timer::at(embassy_time::Instant::MIN);
+                match select(self.ota.recv(self.conn), ready).await {
+                    Either::First(Ok(Received::Ota(input))) => {
+                        self.core.handle(input);
+                        match self.core.drain(self.ota, Some(&mut *self.conn)).await {
+                            Drained::Idle => {}
+                            other => {
+                                self.end = Some(other);
+                                return false;
+                            }
+                        }
+                    }
+                    Either::First(Ok(_)) => self.core.count_foreign(),
+                    Either::First(Err(_)) => {
+                        self.end = Some(Drained::Disconnected);
+                        return false;
+                    }
+                    Either::Second(()) => return true,
+                }
+            }
+        }
+    }
+
     impl<V, P, M, IO, const NC: usize, const NN: usize> RangeLink
         for CoreLink<'_, '_, '_, '_, V, P, M, IO, NC, NN>
     where
@@ -664,7 +702,20 @@ mod http_link {
         IO: embedded_io_async::Read + embedded_io_async::Write,
     {
         async fn next_request(&mut self, url: &mut [u8]) -> Option<RangeRequest> {
-            let (first, last) = self.req.take()?;
+            let (first, last) = match self.req.take() {
+                Some(r) => r,
+                // Keep-alive: the agent asks for its next range while it handles the end of
+                // the previous one; serve it on the same connection, after MQTT had its turn
+                // (keep-alive pings, a cancelled job). Nothing staged: the runner returns.
+                None => {
+                    if self.end.is_some() || !self.service_mqtt().await {
+                        return None;
+                    }
+                    let r = self.core.http.req.take()?;
+                    self.core.http.cancelled = false;
+                    r
+                }
+            };
             let src = &self.core.http.url;
             match url.get_mut(..src.len()) {
                 Some(dst) => {

@@ -126,6 +126,10 @@ fn http_update_end_to_end_over_ota_sim() {
             n,
             Notification::ReceivedJob { job_id, .. } if job_id == "job-http"
         )));
+        let http = out.http.expect("HTTP counters");
+        // 45 KiB in ranges of 8 blocks: 6 ranges, on one kept-alive connection.
+        assert_eq!(http.requests, 6, "{http:?}");
+        assert_eq!((http.connects, http.failures), (1, 0), "{http:?}");
         check_update(&mut platform, &data, &cloud, "job-http");
     });
 }

@@ -75,6 +75,8 @@ pub struct Outcome {
     pub notes: Vec<Notification>,
     pub connects: u32,
     pub disconnects: u32,
+    /// The HTTP runner's counters (HTTP runs).
+    pub http: Option<ota_http_reqwless::HttpStats>,
 }
 
 /// Runs one device over `connector` until it exits (or 60 s pass). With `kick_after`,
@@ -130,7 +132,7 @@ pub async fn run_device<C: Connect>(
     .expect("valid setup");
     if http {
         let stack: &'static TokioStack = Box::leak(Box::new(TokioStack));
-        let runner = HttpRunner::new(
+        let mut runner = HttpRunner::new(
             stack,
             stack,
             HttpBuffers {
@@ -139,7 +141,9 @@ pub async fn run_device<C: Connect>(
                 chunk: leak(BLOCK as usize),
             },
         );
-        drive(task.with_http(runner), channels, kick, kick_after).await
+        let mut out = drive(task.with_http(&mut runner), channels, kick, kick_after).await;
+        out.http = Some(runner.stats());
+        out
     } else {
         drive(task, channels, kick, kick_after).await
     }
@@ -183,6 +187,7 @@ async fn drive<C: Connect, H: HttpExec>(
         notes,
         connects: stats.connects,
         disconnects: stats.disconnects,
+        http: None,
     }
 }
 
