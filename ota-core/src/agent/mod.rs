@@ -1925,7 +1925,12 @@ impl<'a, V: ImageVerifier> Agent<'a, V> {
     }
 
     fn activate(&mut self) {
-        self.queue.push(Pending::ClearResume);
+        // No `ClearResume` here: until the boot state is written, the resume record is what
+        // tells the next boot that this image was verified but never activated. Dropped first,
+        // a power cut before `Activate` took effect boots the old image with no record while
+        // the job says "self_test: ready", and the agent concluded "rolled back". The record
+        // goes once the image is on trial: the platform drops it right after writing the boot
+        // state (`ota-pal-flash` does), and `start` drops it on a `PendingCommit` boot.
         self.phase = Phase::Activating;
         self.platform_op = Some(PlatformOp::Activate);
         self.queue.push(Pending::Activate);

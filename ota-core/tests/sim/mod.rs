@@ -35,6 +35,15 @@ pub struct SimConfig {
     pub disconnect_every: u64,
     /// Power cuts right after these block writes (counted over the whole run, from 1).
     pub power_cuts: Vec<u32>,
+    /// Power cuts right after the n-th action the device executed (counted over the whole run,
+    /// from 1): the action took effect (flash written, message handed to the link, its result
+    /// fed back to the agent), nothing after it did (the rest of that drain, later inputs).
+    pub cut_after_actions: Vec<u64>,
+    /// The platform drops the resume record when `Activate` writes the boot state, as
+    /// `ota-pal-flash` does (otherwise only the agent's own `ClearResume` drops it).
+    pub activate_clears_record: bool,
+    /// Keep a one-line label of every executed action in [`Outcome::actions`].
+    pub record_actions: bool,
     /// Probability that an HTTP body is cut short.
     pub http_fail: f64,
     /// Give up after this much simulated time.
@@ -56,6 +65,9 @@ impl SimConfig {
             latency: (1, 40),
             disconnect_every: 20_000,
             power_cuts: Vec::new(),
+            cut_after_actions: Vec::new(),
+            activate_clears_record: true,
+            record_actions: false,
             http_fail: 0.05,
             max_time: 3_600_000,
             verbose: false,
@@ -78,6 +90,30 @@ pub struct Outcome {
     pub messages: u64,
     pub transcript: Vec<String>,
     pub stats: Statistics,
+    /// Actions the device executed, over the whole run.
+    pub action_count: u64,
+    /// Their labels (with [`SimConfig::record_actions`]), `actions[i]` is action `i + 1`.
+    pub actions: Vec<String>,
+}
+
+/// A one-line label of an action: its kind, and for a status update its status and details.
+fn action_label(a: &Action<'_>) -> String {
+    match a {
+        Action::Publish { topic, payload, .. } => {
+            let short = topic.rsplit_once(THING).map_or(*topic, |(_, r)| r);
+            format!("Publish {short} {}", String::from_utf8_lossy(payload))
+        }
+        Action::Subscribe { topic, .. } => format!("Subscribe {topic}"),
+        Action::Unsubscribe { topic } => format!("Unsubscribe {topic}"),
+        Action::FileWrite { offset, data } => format!("FileWrite {offset}+{}", data.len()),
+        Action::FileRead { offset, len } => format!("FileRead {offset}+{len}"),
+        Action::PersistResume(_) => "PersistResume".into(),
+        Action::Notify(e) => format!("Notify {e:?}"),
+        other => {
+            let s = format!("{other:?}");
+            s.split([' ', '(', '{']).next().unwrap_or("").to_string()
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
@@ -343,6 +379,11 @@ impl Sim {
     fn drain(&mut self) {
         let now = Instant::from_millis(self.now);
         while let Some(a) = self.dev.agent.poll() {
+            self.out.action_count += 1;
+            let cut_here = self.cfg.cut_after_actions.contains(&self.out.action_count);
+            if self.cfg.record_actions {
+                self.out.actions.push(action_label(&a));
+            }
             match a {
                 Action::Subscribe { topic, .. } => {
                     let t = topic.to_string();
@@ -436,6 +477,9 @@ impl Sim {
                     self.log("dev: activate, reboot".into());
                     let v = version_of(&self.dev.slot);
                     self.dev.pending = Some((self.dev.slot.clone(), v));
+                    if self.cfg.activate_clears_record {
+                        self.dev.persisted = None;
+                    }
                     self.reboot(true);
                     return;
                 }
@@ -461,7 +505,20 @@ impl Sim {
                 }
                 _ => {}
             }
+            if cut_here {
+                self.power_cut();
+                return;
+            }
         }
+    }
+
+    /// Power off and on: everything not persisted is lost; flash keeps what was written.
+    fn power_cut(&mut self) {
+        self.log("POWER CUT".into());
+        for (b, _) in std::mem::take(&mut self.dev.durable) {
+            *self.dev.written_before_cut.entry(b).or_default() += 1;
+        }
+        self.reboot(false);
     }
 
     /// A reboot: the agent is rebuilt from persisted state only.
@@ -671,14 +728,7 @@ impl Sim {
                     self.at(self.now + d, Ev::LinkDown);
                 }
             }
-            Ev::PowerCut => {
-                self.log("POWER CUT".into());
-                // Everything not persisted is lost; flash keeps what was written.
-                for (b, _) in std::mem::take(&mut self.dev.durable) {
-                    *self.dev.written_before_cut.entry(b).or_default() += 1;
-                }
-                self.reboot(false);
-            }
+            Ev::PowerCut => self.power_cut(),
         }
     }
 
