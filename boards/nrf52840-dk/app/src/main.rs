@@ -1,7 +1,9 @@
 //! AWS IoT OTA firmware for the nRF52840-DK.
 //!
 //! - Network: a WIZnet W5500 Ethernet module on SPI3 (embassy-net-wiznet, MACRAW) and
-//!   embassy-net with DHCP; the MQTT broker is reached over plain TCP (see README.md).
+//!   embassy-net with DHCP; the MQTT broker is reached over mutual TLS when the build has
+//!   credentials (`OTA_TLS_*`, cfg `ota_tls`: AWS IoT Core on port 8883), otherwise over plain
+//!   TCP (see README.md).
 //! - HTTP (feature `http`, on by default): jobs with protocol HTTP download their file with
 //!   range requests on a second TCP socket (ota-os-embassy's reqwless runner), plain `http://`
 //!   presigned URLs only (README.md, "HTTP downloads").
@@ -26,6 +28,7 @@ use embassy_net::{
 };
 use embassy_net_wiznet::chip::W5500;
 use embassy_nrf::gpio::{Input, Level, Output, OutputDrive, Pull};
+use embassy_nrf::mode::Blocking;
 use embassy_nrf::nvmc::Nvmc;
 use embassy_nrf::rng::Rng;
 use embassy_nrf::spim::{self, Spim};
@@ -40,6 +43,8 @@ use ota_core::{Buffers, Config};
 use ota_os_embassy::net::{Broker, TcpConnector};
 #[cfg(feature = "http")]
 use ota_os_embassy::ota_http_reqwless::{HEADER_BUFFER, HttpBuffers, HttpRunner, URL_CAPACITY};
+#[cfg(ota_tls)]
+use ota_os_embassy::tls::{ALPN_AWS_MQTT, MAX_RECORD, TlsConnector, TlsCredentials};
 use ota_os_embassy::{
     AgentSetup, AppCommand, Exit, Notification, OtaChannels, OtaTask, TaskBuffers, TaskConfig,
 };
@@ -84,16 +89,14 @@ type HttpTcp = TcpClient<'static, 1, HTTP_TX, HTTP_RX>;
 type Http = HttpRunner<'static, HttpTcp, DnsSocket<'static>>;
 #[cfg(not(feature = "http"))]
 type Http = ota_os_embassy::NoHttp;
-type Task = OtaTask<
-    'static,
-    P256Verifier<'static>,
-    Pal,
-    TcpConnector<'static>,
-    CriticalSectionRawMutex,
-    4,
-    8,
-    Http,
->;
+/// The broker connection: mutual TLS over the TCP socket (`OTA_TLS_*` set), keys from the
+/// RNG peripheral.
+#[cfg(ota_tls)]
+type Conn = TlsConnector<'static, TcpConnector<'static>, Rng<'static, Blocking>>;
+/// The broker connection: plain TCP (no `OTA_TLS_*`).
+#[cfg(not(ota_tls))]
+type Conn = TcpConnector<'static>;
+type Task = OtaTask<'static, P256Verifier<'static>, Pal, Conn, CriticalSectionRawMutex, 4, 8, Http>;
 type SpiDev = ExclusiveDevice<Spim<'static>, Output<'static>, Delay>;
 type EthRunner =
     embassy_net_wiznet::Runner<'static, W5500, SpiDev, Input<'static>, Output<'static>>;
@@ -111,6 +114,17 @@ struct OtaMemory {
     state_word: AlignedBuffer<4>,
     #[cfg(feature = "http")]
     http: HttpMemory,
+    #[cfg(ota_tls)]
+    tls: TlsMemory,
+}
+
+/// The TLS record buffers (`OTA_TLS_*` set), sizes from ota-os-embassy's `tls` docs.
+#[cfg(ota_tls)]
+struct TlsMemory {
+    /// One whole record as the broker sends it (AWS IoT Core sends full 16 KiB records).
+    read: [u8; MAX_RECORD],
+    /// One record the device sends; the certificate message during the handshake.
+    write: [u8; ota_config::TLS_WRITE],
 }
 
 /// The HTTP download's memory (feature `http`), sizes from ota-core's and ota-http-reqwless's
@@ -146,6 +160,11 @@ static OTA_MEMORY: ConstStaticCell<OtaMemory> = ConstStaticCell::new(OtaMemory {
         header: [0; HEADER_BUFFER],
         chunk: [0; BLOCK],
         socket: TcpClientState::new(),
+    },
+    #[cfg(ota_tls)]
+    tls: TlsMemory {
+        read: [0; MAX_RECORD],
+        write: [0; ota_config::TLS_WRITE],
     },
 });
 static OTA_CHANNELS: Channels = OtaChannels::new();
@@ -227,7 +246,9 @@ async fn main(spawner: Spawner) {
         Err(_) => warn!("watchdog runs with another configuration: no petting (it will reset)"),
     }
 
-    let mut rng = Rng::new_blocking(p.RNG);
+    let mut rng: Rng<'static, Blocking> = Rng::new_blocking(p.RNG);
+    // Unbiased bits: the TLS keys (ECDHE, client random) come from here too.
+    rng.set_bias_correction(true);
     let seed = rng.blocking_next_u64();
 
     // W5500 on SPI3: SCK P1.15, MISO P1.14, MOSI P1.13, CS P1.12, INT P1.11, RST P1.10
@@ -297,7 +318,27 @@ async fn main(spawner: Spawner) {
         }
         None => Broker::Host(ota_config::BROKER_HOST, ota_config::BROKER_PORT),
     };
-    let connector = TcpConnector::new(stack, broker, &mut mem.socket_rx, &mut mem.socket_tx);
+    let tcp = TcpConnector::new(stack, broker, &mut mem.socket_rx, &mut mem.socket_tx);
+    #[cfg(ota_tls)]
+    let connector: Conn = {
+        // The key was checked by build.rs (P-256, the certificate's).
+        let mut creds = unwrap!(
+            TlsCredentials::new(
+                ota_config::BROKER_HOST,
+                ota_config::TLS_CA,
+                ota_config::TLS_CERT,
+                ota_config::TLS_KEY,
+            )
+            .ok()
+        );
+        if ota_config::TLS_ALPN {
+            creds.alpn = Some(&[ALPN_AWS_MQTT]);
+        }
+        info!("MQTT over mutual TLS to {}", ota_config::BROKER_HOST);
+        TlsConnector::new(tcp, creds, rng, &mut mem.tls.read, &mut mem.tls.write)
+    };
+    #[cfg(not(ota_tls))]
+    let connector: Conn = tcp;
 
     let key = unwrap!(p256::ecdsa::VerifyingKey::from_sec1_bytes(&ota_config::SIGNER_PUBKEY).ok());
     let keys = OTA_KEYS.init([TrustedKey { name: None, key }]);
