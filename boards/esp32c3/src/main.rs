@@ -1,7 +1,8 @@
 //! AWS IoT OTA firmware for ESP32-C3.
 //!
 //! - Network: Wi-Fi station (esp-radio) and embassy-net with DHCP; the MQTT broker is reached
-//!   over plain TCP (see README.md).
+//!   over mutual TLS when the build has credentials (`OTA_TLS_*`, cfg `ota_tls`: AWS IoT Core
+//!   on port 8883), otherwise over plain TCP (see README.md).
 //! - HTTP (feature `http`, on by default): jobs with protocol HTTP download their file with
 //!   range requests on a second TCP socket (ota-os-embassy's reqwless runner), plain `http://`
 //!   presigned URLs only (README.md, "HTTP downloads").
@@ -28,6 +29,8 @@ use embassy_sync::blocking_mutex::raw::CriticalSectionRawMutex;
 use embassy_time::{Duration, Timer};
 use esp_hal::clock::CpuClock;
 use esp_hal::rng::Rng;
+#[cfg(ota_tls)]
+use esp_hal::rng::Trng;
 use esp_hal::timer::timg::TimerGroup;
 use esp_radio::wifi::sta::StationConfig;
 use esp_radio::wifi::{
@@ -40,6 +43,8 @@ use ota_core::{Buffers, Config};
 use ota_os_embassy::net::{Broker, TcpConnector};
 #[cfg(feature = "http")]
 use ota_os_embassy::ota_http_reqwless::{HEADER_BUFFER, HttpBuffers, HttpRunner, URL_CAPACITY};
+#[cfg(ota_tls)]
+use ota_os_embassy::tls::{ALPN_AWS_MQTT, MAX_RECORD, TlsConnector, TlsCredentials};
 use ota_os_embassy::{
     AgentSetup, AppCommand, Exit, Notification, OtaChannels, OtaTask, TaskBuffers, TaskConfig,
 };
@@ -97,16 +102,14 @@ type HttpTcp = TcpClient<'static, 1, HTTP_TX, HTTP_RX>;
 type Http = HttpRunner<'static, HttpTcp, DnsSocket<'static>>;
 #[cfg(not(feature = "http"))]
 type Http = ota_os_embassy::NoHttp;
-type Task = OtaTask<
-    'static,
-    P256Verifier<'static>,
-    Pal,
-    TcpConnector<'static>,
-    CriticalSectionRawMutex,
-    4,
-    8,
-    Http,
->;
+/// The broker connection: mutual TLS over the TCP socket (`OTA_TLS_*` set), keys from the
+/// TRNG (the RNG with the Wi-Fi radio as its entropy source).
+#[cfg(ota_tls)]
+type Conn = TlsConnector<'static, TcpConnector<'static>, Trng>;
+/// The broker connection: plain TCP (no `OTA_TLS_*`).
+#[cfg(not(ota_tls))]
+type Conn = TcpConnector<'static>;
+type Task = OtaTask<'static, P256Verifier<'static>, Pal, Conn, CriticalSectionRawMutex, 4, 8, Http>;
 
 /// All of the agent's memory, in one static. See README.md, "RAM budget".
 struct OtaMemory {
@@ -120,6 +123,17 @@ struct OtaMemory {
     socket_tx: [u8; 2 * 1024],
     #[cfg(feature = "http")]
     http: HttpMemory,
+    #[cfg(ota_tls)]
+    tls: TlsMemory,
+}
+
+/// The TLS record buffers (`OTA_TLS_*` set), sizes from ota-os-embassy's `tls` docs.
+#[cfg(ota_tls)]
+struct TlsMemory {
+    /// One whole record as the broker sends it (AWS IoT Core sends full 16 KiB records).
+    read: [u8; MAX_RECORD],
+    /// One record the device sends; the certificate message during the handshake.
+    write: [u8; ota_config::TLS_WRITE],
 }
 
 /// The HTTP download's memory (feature `http`), sizes from ota-core's and ota-http-reqwless's
@@ -154,6 +168,11 @@ static OTA_MEMORY: ConstStaticCell<OtaMemory> = ConstStaticCell::new(OtaMemory {
         header: [0; HEADER_BUFFER],
         chunk: [0; BLOCK],
         socket: TcpClientState::new(),
+    },
+    #[cfg(ota_tls)]
+    tls: TlsMemory {
+        read: [0; MAX_RECORD],
+        write: [0; ota_config::TLS_WRITE],
     },
 });
 static OTA_CHANNELS: Channels = OtaChannels::new();
@@ -259,7 +278,27 @@ async fn main(spawner: Spawner) -> ! {
         }
         None => Broker::Host(ota_config::BROKER_HOST, ota_config::BROKER_PORT),
     };
-    let connector = TcpConnector::new(stack, broker, &mut mem.socket_rx, &mut mem.socket_tx);
+    let tcp = TcpConnector::new(stack, broker, &mut mem.socket_rx, &mut mem.socket_tx);
+    #[cfg(ota_tls)]
+    let connector: Conn = {
+        // The key was checked by build.rs (P-256, the certificate's).
+        let mut creds = TlsCredentials::new(
+            ota_config::BROKER_HOST,
+            ota_config::TLS_CA,
+            ota_config::TLS_CERT,
+            ota_config::TLS_KEY,
+        )
+        .expect("TLS key");
+        if ota_config::TLS_ALPN {
+            creds.alpn = Some(&[ALPN_AWS_MQTT]);
+        }
+        // The Wi-Fi driver (started above) is the TRNG's entropy source.
+        let trng = Trng::try_new().expect("TRNG: the Wi-Fi driver is its entropy source");
+        info!("MQTT over mutual TLS to {}", ota_config::BROKER_HOST);
+        TlsConnector::new(tcp, creds, trng, &mut mem.tls.read, &mut mem.tls.write)
+    };
+    #[cfg(not(ota_tls))]
+    let connector: Conn = tcp;
 
     let key =
         p256::ecdsa::VerifyingKey::from_sec1_bytes(&ota_config::SIGNER_PUBKEY).expect("signer key");
