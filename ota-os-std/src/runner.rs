@@ -556,7 +556,19 @@ pub async fn run<P: Pal, V: ImageVerifier, A: Application>(
                     Ok(_) => {}
                     Err(_) => break 'connected,
                 },
-                Some(msg) = http_rx.recv() => feed_http(&mut agent, &lp, msg)?,
+                Some(msg) = http_rx.recv() => {
+                    feed_http(&mut agent, &lp, msg)?;
+                    // The chunks already waiting go in now, each after the previous one's
+                    // write, without a turn through `select!` (which re-creates the MQTT
+                    // read and its keep-alive deadline) per chunk.
+                    while lp.exit.is_none() && conn.is_connected() {
+                        lp.drain(&mut agent, &mut ota, Some(&mut conn)).await?;
+                        match http_rx.try_recv() {
+                            Ok(msg) => feed_http(&mut agent, &lp, msg)?,
+                            Err(_) => break,
+                        }
+                    }
+                }
                 _ = tokio::time::sleep_until(wake) => {}
             }
             agent.handle_timeout(lp.now());
