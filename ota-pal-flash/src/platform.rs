@@ -297,6 +297,14 @@ where
         self.slot.flush().await?;
         self.boot.activate(file.size)?;
         self.activated = true;
+        // The agent keeps its resume record until here (a cut before the boot-state write must
+        // find it, or the next boot concludes "rolled back"). Once the image is on trial the
+        // record is dropped: should this image be reverted before its agent starts, the old
+        // image must not activate it again. Should this write fail, the trial boot's agent drops
+        // the record itself.
+        if self.journal_has_record != Some(false) {
+            let _ = self.persist(None).await;
+        }
         self.boot.before_reset();
         Ok(())
     }
@@ -328,6 +336,11 @@ where
 ///
 /// Every call is blocking and returns when the flash work is done; a `FileWrite` that returns
 /// `Done(Ok)` is durable in the sense the agent relies on (see the crate docs, "Rules").
+///
+/// `Activate` writes the boot state first and only then drops the resume record (the agent
+/// keeps it until activation): a power cut before the boot-state write leaves the record, so the
+/// next boot re-verifies the stored image and activates it; a cut after it boots the new image
+/// on trial.
 pub struct Platform<
     S: embedded_storage::nor_flash::NorFlash,
     J: embedded_storage::nor_flash::NorFlash,
