@@ -2,18 +2,32 @@
 # Builds the board firmware (release, stable, targets from rust-toolchain.toml) and prints a
 # size table: flash and static RAM of each firmware, and the OTA agent's share of them.
 #
-#   scripts/build-boards.sh            # build + table
-#   SKIP_BUILD=1 scripts/build-boards.sh   # table of what is built
+#   scripts/build-boards.sh                # build (TLS) + checks of the other variants + table
+#   SKIP_BUILD=1 scripts/build-boards.sh   # table of what is built (whatever variant)
+#
+# The firmware that is built and measured is the one AWS IoT Core needs: MQTT over mutual TLS
+# (port 8883), with throwaway test credentials made here with openssl (an EC P-256 root, a
+# device key and certificate signed by it, in a temporary directory: never the real ones), and
+# default features (HTTP). The other variants are checked with clippy (`-D warnings`) so that
+# none of them breaks silently: plain MQTT (no OTA_TLS_*), MQTT-only (`--no-default-features`)
+# with and without TLS; and a partial TLS configuration must fail the build.
 #
 # Sizes come from the ELF files with llvm-size / llvm-nm of the `llvm-tools` component (no
 # cargo tools to install). The agent's share:
-#   - static RAM: the statics the OTA code owns (OTA_MEMORY: agent, MQTT and socket buffers;
-#     OTA_TASK: the agent, the MQTT session, the platform; the ota_task future; OTA_CHANNELS;
-#     OTA_KEYS), read from the symbol table;
-#   - code: the functions of ota-core, ota-os-embassy, ota-pal-flash, ota-mqtt-minimq, minimq
-#     and sequential-storage (with fat LTO, code inlined across crates is counted where it
-#     lands), and separately the P-256/SHA-256 verifier (p256, ecdsa, elliptic-curve,
-#     primeorder, crypto-bigint, sha2).
+#   - static RAM: the statics the OTA code owns (OTA_MEMORY: agent, MQTT, socket, HTTP and TLS
+#     buffers; OTA_TASK: the agent, the MQTT session, the platform, the connector, the HTTP
+#     runner; the ota_task future; OTA_CHANNELS; OTA_KEYS; OTA_HTTP_NET), read from the
+#     symbol table;
+#   - agent code: the functions of ota-core, ota-os-embassy (but its `tls` module),
+#     ota-pal-flash, ota-mqtt-minimq, minimq, sequential-storage, ota-http-reqwless, reqwless
+#     and httparse (with fat LTO, code inlined across crates is counted where it lands; what is
+#     inlined into the task's poll function, embassy_executor::TaskStorage::poll, is not);
+#   - TLS code: what only TLS uses: embedded-tls, ota-os-embassy's `tls` module (connector,
+#     chain verifier, X.509 parser), AES-GCM (aes, aes-gcm, ghash, polyval, ctr, cipher, aead,
+#     universal-hash), HKDF/HMAC;
+#   - P-256/SHA-256 code: p256, ecdsa, elliptic-curve, primeorder, crypto-bigint, sha2, digest,
+#     der, sec1, pkcs8, spki, const-oid. The image verifier uses it; with TLS the handshake uses
+#     it too (ECDH, signing, key parsing), so it is shown apart, not attributed to either.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
@@ -27,13 +41,64 @@ fi
 SIZE="$tools/llvm-size"
 NM="$tools/llvm-nm"
 
+# Throwaway TLS credentials: an EC P-256 root (the trust anchor, as AmazonRootCA3 is for AWS
+# IoT Core), a device key and a certificate the root signed. The nRF52840 build takes the key
+# as SEC1, the ESP32-C3 build as PKCS#8 (build.rs accepts both).
+make_credentials() {
+    local d=$1
+    ossl() { openssl "$@" >/dev/null 2>>"$d/openssl.log" || { cat "$d/openssl.log" >&2; return 1; }; }
+    ossl ecparam -name prime256v1 -genkey -noout -out "$d/ca.key"
+    ossl req -new -x509 -key "$d/ca.key" -out "$d/ca.pem" -days 2 -subj "/CN=OTA CI throwaway root"
+    ossl ecparam -name prime256v1 -genkey -noout -out "$d/device.key"
+    ossl pkcs8 -topk8 -nocrypt -in "$d/device.key" -out "$d/device.pk8"
+    ossl req -new -key "$d/device.key" -out "$d/device.csr" -subj "/CN=ota-ci-device"
+    ossl x509 -req -in "$d/device.csr" -CA "$d/ca.pem" -CAkey "$d/ca.key" -set_serial 1 \
+        -days 2 -out "$d/device.pem"
+}
+
+# A host name shaped like an AWS IoT Core ATS endpoint (the TLS server name).
+aws_broker=a1b2c3d4e5f6g7-ats.iot.eu-west-1.amazonaws.com:8883
+
+# run_variants <board dir> <key file>: the TLS release build, then clippy on the other
+# variants, then the partial-configuration refusal.
+run_variants() {
+    local dir=$1 key=$2
+    local tls=(env OTA_TLS_CA="$creds/ca.pem" OTA_TLS_CERT="$creds/device.pem" OTA_TLS_KEY="$key"
+        OTA_BROKER="$aws_broker")
+    local plain=(env -u OTA_TLS_CA -u OTA_TLS_CERT -u OTA_TLS_KEY)
+    local lint=(cargo clippy -q --release)
+    echo "== $dir: release build, mutual TLS to $aws_broker (test credentials)"
+    (cd "$dir" && "${tls[@]}" cargo build --release)
+    echo "== $dir: clippy, TLS"
+    (cd "$dir" && "${tls[@]}" "${lint[@]}" -- -D warnings)
+    echo "== $dir: clippy, plain MQTT (no OTA_TLS_*)"
+    (cd "$dir" && "${plain[@]}" "${lint[@]}" -- -D warnings)
+    echo "== $dir: clippy, --no-default-features (MQTT only), plain and TLS"
+    (cd "$dir" && "${plain[@]}" "${lint[@]}" --no-default-features -- -D warnings)
+    (cd "$dir" && "${tls[@]}" "${lint[@]}" --no-default-features -- -D warnings)
+    echo "== $dir: a partial TLS configuration (OTA_TLS_CA alone) must fail the build"
+    local log="$creds/partial.log"
+    if (cd "$dir" && env -u OTA_TLS_CERT -u OTA_TLS_KEY OTA_TLS_CA="$creds/ca.pem" \
+        cargo check -q --release >"$log" 2>&1); then
+        echo "FAIL: $dir built with OTA_TLS_CA alone" >&2
+        exit 1
+    fi
+    if ! grep -q "configured partially" "$log"; then
+        echo "FAIL: $dir refused OTA_TLS_CA alone without saying why:" >&2
+        cat "$log" >&2
+        exit 1
+    fi
+}
+
 # Not --locked: the boards depend on the workspace crates by path, and their lock files follow
 # those crates' dependencies (cargo updates only what changed).
 if [ -z "${SKIP_BUILD:-}" ]; then
-    for board in nrf52840-dk esp32c3; do
-        echo "== building boards/$board (release)"
-        (cd "boards/$board" && cargo build --release)
-    done
+    if ! cargo clippy --version >/dev/null 2>&1; then rustup component add clippy; fi
+    creds=$(mktemp -d)
+    trap 'rm -rf "$creds"' EXIT
+    make_credentials "$creds"
+    run_variants boards/nrf52840-dk "$creds/device.key"
+    run_variants boards/esp32c3 "$creds/device.pk8"
 fi
 
 nrf_app=boards/nrf52840-dk/target/thumbv7em-none-eabihf/release/ota-nrf52840-dk
@@ -50,20 +115,43 @@ sections() {
         END { printf "%d %d\n", flash, ram }'
 }
 
-# share <elf>: "agent_code verifier_code agent_ram" in bytes, from llvm-nm.
+# The statics the agent owns.
+ram_pattern='OTA_MEMORY|OTA_TASK|OTA_CHANNELS|OTA_KEYS|OTA_HTTP_NET|ota_task::POOL'
+
+# Rust crates, by role (a symbol belongs to a crate when the crate name is followed by `::`, or
+# `..` in the partly demangled names of impls; C symbols of the Wi-Fi blobs never match).
+crate() { echo "(^|[^A-Za-z0-9_])($1)(::|[.][.])"; }
+tls_re="$(crate 'embedded_tls|aes|aes_gcm|ghash|polyval|ctr|cipher|aead|universal_hash|hkdf|hmac')|ota_os_embassy(::|[.][.])tls(::|[.][.])"
+agent_re=$(crate 'ota_core|ota_os_embassy|ota_pal_flash|ota_mqtt_minimq|minimq|sequential_storage|ota_http_reqwless|reqwless|httparse')
+crypto_re=$(crate 'p256|ecdsa|elliptic_curve|primeorder|crypto_bigint|sha2|digest|der|sec1|pkcs8|spki|const_oid')
+
+# share <elf>: "agent_code tls_code crypto_code agent_ram" in bytes, from llvm-nm. The first
+# pattern that matches a symbol wins: TLS, then agent, then P-256/SHA-256.
 share() {
-    "$NM" --print-size --size-sort --radix=d --demangle "$1" | awk '
+    "$NM" --print-size --size-sort --radix=d --demangle "$1" | awk -v ram_re="$ram_pattern" \
+        -v tls_re="$tls_re" -v agent_re="$agent_re" -v crypto_re="$crypto_re" '
         NF >= 4 {
             size = ($2 + 0); kind = $3
             name = $0; sub(/^[^ ]+ [^ ]+ [^ ]+ /, "", name)
             if (kind ~ /^[tTrR]$/) {
-                if (name ~ /ota_core|ota_os_embassy|ota_pal_flash|ota_mqtt_minimq|minimq|sequential_storage/) code += size
-                else if (name ~ /p256|ecdsa|elliptic_curve|primeorder|crypto_bigint|sha2/) verifier += size
+                if (name ~ tls_re) tls += size
+                else if (name ~ agent_re) code += size
+                else if (name ~ crypto_re) crypto += size
             } else if (kind ~ /^[bBdD]$/) {
-                if (name ~ /OTA_MEMORY|OTA_TASK|OTA_CHANNELS|OTA_KEYS|ota_task::POOL/) ram += size
+                if (name ~ ram_re) ram += size
             }
         }
-        END { printf "%d %d %d\n", code, verifier, ram }'
+        END { printf "%d %d %d %d\n", code, tls, crypto, ram }'
+}
+
+# variant <elf>: which build it is, from its symbols.
+variant() {
+    local syms
+    syms=$("$NM" --demangle "$1")
+    local v=plain
+    if grep -q 'embedded_tls' <<<"$syms"; then v=TLS; fi
+    if grep -q 'reqwless' <<<"$syms"; then v="$v + HTTP"; else v="$v, MQTT only"; fi
+    echo "$v"
 }
 
 # Flash = what the image stores (code, read-only data, initial values of .data); static
@@ -73,18 +161,20 @@ read -r bl_flash bl_ram < <(sections "$nrf_bl" '^\.(vector_table|text|rodata|dat
 read -r esp_flash esp_ram < <(sections "$esp_app" \
     '^\.(trap|rwtext|rwtext\.wifi|data|data\.wifi|flash\.appdesc|rodata|rodata\.wifi|text)$' \
     '^\.(trap|rwtext|rwtext\.wifi|data|data\.wifi|bss|noinit)$')
-read -r nrf_code nrf_verifier nrf_agent_ram < <(share "$nrf_app")
-read -r esp_code esp_verifier esp_agent_ram < <(share "$esp_app")
+read -r nrf_code nrf_tls nrf_crypto nrf_agent_ram < <(share "$nrf_app")
+read -r esp_code esp_tls esp_crypto esp_agent_ram < <(share "$esp_app")
 
 echo
-echo "| firmware | flash | static RAM | agent code | verifier code | agent static RAM |"
-echo "|---|---:|---:|---:|---:|---:|"
-printf "| nrf52840-dk application | %d | %d | %d | %d | %d |\n" "$nrf_flash" "$nrf_ram" "$nrf_code" "$nrf_verifier" "$nrf_agent_ram"
-printf "| nrf52840-dk bootloader | %d | %d | - | - | - |\n" "$bl_flash" "$bl_ram"
-printf "| esp32c3 application | %d | %d | %d | %d | %d |\n" "$esp_flash" "$esp_ram" "$esp_code" "$esp_verifier" "$esp_agent_ram"
+echo "| firmware | flash | static RAM | agent code | TLS code | P-256/SHA-256 code | agent static RAM |"
+echo "|---|---:|---:|---:|---:|---:|---:|"
+printf "| nrf52840-dk application (%s) | %d | %d | %d | %d | %d | %d |\n" "$(variant "$nrf_app")" \
+    "$nrf_flash" "$nrf_ram" "$nrf_code" "$nrf_tls" "$nrf_crypto" "$nrf_agent_ram"
+printf "| nrf52840-dk bootloader | %d | %d | - | - | - | - |\n" "$bl_flash" "$bl_ram"
+printf "| esp32c3 application (%s) | %d | %d | %d | %d | %d | %d |\n" "$(variant "$esp_app")" \
+    "$esp_flash" "$esp_ram" "$esp_code" "$esp_tls" "$esp_crypto" "$esp_agent_ram"
 echo
 echo "Bytes. Static RAM excludes stacks and the ESP32-C3 Wi-Fi heap (esp-alloc, 80 KiB)."
 echo "The agent's static RAM, symbol by symbol (nrf52840-dk):"
 "$NM" --print-size --size-sort --radix=d --demangle "$nrf_app" |
-    awk '$3 ~ /^[bBdD]$/ && $0 ~ /OTA_MEMORY|OTA_TASK|OTA_CHANNELS|OTA_KEYS|ota_task::POOL/ {
+    awk -v ram_re="$ram_pattern" '$3 ~ /^[bBdD]$/ && $0 ~ ram_re {
         name = $4; sub(/::h[0-9a-f]+$/, "", name); printf "  %6d  %s\n", ($2 + 0), name }'
