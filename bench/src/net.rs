@@ -427,6 +427,8 @@ pub struct DeviceSpec {
     pub http_blocks_per_request: u32,
     /// Download over HTTP (the job must offer it) instead of MQTT.
     pub http: bool,
+    /// `Config::request_ahead`: a second GetStream request in flight.
+    pub request_ahead: bool,
     /// Give up after this long.
     pub timeout: Duration,
 }
@@ -476,6 +478,7 @@ async fn device(spec: DeviceSpec) -> Result<DeviceRun, String> {
     config.block_size = spec.block_size;
     config.blocks_per_request = spec.blocks_per_request;
     config.http_blocks_per_request = spec.http_blocks_per_request;
+    config.request_ahead = spec.request_ahead;
     config.request_timeout = ota_core::Duration::from_secs(5);
     config.mqtt_enabled = !spec.http;
     config.http_enabled = spec.http;

@@ -261,6 +261,8 @@ impl Device<'_> {
         let mut c = Config::new(THING, version);
         c.block_size = self.block_size;
         c.blocks_per_request = 1 + u32::from(s.blocks_per_request % 8);
+        // Bit 7 of the same byte: one GetStream request at a time instead of two.
+        c.request_ahead = s.blocks_per_request & 0x80 == 0;
         c.http_blocks_per_request = 1 + u32::from(s.http_blocks % 8);
         c.request_timeout = Duration::from_millis(1_000);
         c.max_backoff = Duration::from_millis(8_000);

@@ -29,6 +29,11 @@ pub struct Config<'a> {
     /// Blocks asked for in one GetStream request; `block_size * blocks_per_request` must be at
     /// most 128 KB (the service limit). Seed: `otaconfigMAX_NUM_BLOCKS_REQUEST`.
     pub blocks_per_request: u32,
+    /// Keep a second GetStream request in flight: when half of the current window has been
+    /// stored, ask for the next one, so the service's round trip overlaps the download
+    /// (1.4x faster over loopback in BENCHMARKS.md's side-by-side run). At most two requests are
+    /// outstanding. `false`: one at a time, as the AWS C agent does.
+    pub request_ahead: bool,
     /// Blocks per HTTP range request (contiguous missing blocks are merged up to this).
     pub http_blocks_per_request: u32,
     /// Time to wait for data after a request before asking again. Seed:
@@ -77,6 +82,7 @@ impl<'a> Config<'a> {
             version,
             block_size: 4096,
             blocks_per_request: 32,
+            request_ahead: true,
             http_blocks_per_request: 16,
             request_timeout: Duration::from_secs(10),
             max_backoff: Duration::from_secs(60),

@@ -1211,3 +1211,113 @@ fn a_new_document_of_another_kind_under_the_active_id_stops_the_download() {
         "{late:?}"
     );
 }
+
+/// The blocks 0..n as GetStream request contents.
+fn ids(r: std::ops::Range<u32>) -> Vec<u32> {
+    r.collect()
+}
+
+#[test]
+fn a_second_window_is_requested_when_half_of_the_first_has_arrived() {
+    let data = image(12 * BS as usize, 7);
+    let mut dev = Dev::auto();
+    dev.start(PlatformImageState::Valid);
+    let acts = dev.jobs(
+        "$next/get/accepted",
+        &job_doc("job1", &["MQTT"], S, &[FileSpec::signed(&data)], None),
+    );
+    assert_eq!(stream_requests(&acts), [(0, ids(0..4))]);
+    // Block 0 stored: 3 of 4 still missing, nothing yet.
+    assert_eq!(stream_requests(&dev.block(S, 0, 0, &data)), []);
+    // Block 1 stored: half the window is in, the next one is asked for now.
+    assert_eq!(
+        stream_requests(&dev.block(S, 0, 1, &data)),
+        [(4, ids(4..8))]
+    );
+    // Two requests are in flight: no third while the first window finishes.
+    assert_eq!(stream_requests(&dev.block(S, 0, 2, &data)), []);
+    assert_eq!(stream_requests(&dev.block(S, 0, 3, &data)), []);
+    // The second window is being served; half of it asks for the last one.
+    assert_eq!(stream_requests(&dev.block(S, 0, 4, &data)), []);
+    assert_eq!(
+        stream_requests(&dev.block(S, 0, 5, &data)),
+        [(8, ids(8..12))]
+    );
+    let mut acts = Vec::new();
+    for i in 6..12 {
+        acts.extend(dev.block(S, 0, i, &data));
+    }
+    assert_eq!(stream_requests(&acts), [], "nothing is left to ask for");
+    assert_eq!(dev.file, data);
+    assert_eq!(dev.agent.statistics().requests, 3);
+}
+
+#[test]
+fn a_window_sent_ahead_that_arrives_first_is_not_asked_for_again() {
+    let data = image(12 * BS as usize, 8);
+    let mut dev = Dev::auto();
+    dev.start(PlatformImageState::Valid);
+    dev.jobs(
+        "$next/get/accepted",
+        &job_doc("job1", &["MQTT"], S, &[FileSpec::signed(&data)], None),
+    );
+    dev.block(S, 0, 0, &data);
+    dev.block(S, 0, 1, &data);
+    // The second window overtakes the first's tail.
+    let mut acts = Vec::new();
+    for i in 4..8 {
+        acts.extend(dev.block(S, 0, i, &data));
+    }
+    assert_eq!(stream_requests(&acts), []);
+    // The first window completes: the second is done too, so the rest is asked for.
+    dev.block(S, 0, 2, &data);
+    assert_eq!(
+        stream_requests(&dev.block(S, 0, 3, &data)),
+        [(8, ids(8..12))]
+    );
+}
+
+#[test]
+fn a_silent_stream_retries_from_the_first_missing_block_with_one_request() {
+    let data = image(12 * BS as usize, 9);
+    let mut dev = Dev::auto();
+    dev.start(PlatformImageState::Valid);
+    dev.jobs(
+        "$next/get/accepted",
+        &job_doc("job1", &["MQTT"], S, &[FileSpec::signed(&data)], None),
+    );
+    dev.block(S, 0, 0, &data);
+    dev.block(S, 0, 1, &data); // the request ahead for 4..8 goes out
+    dev.block(S, 0, 3, &data);
+    // Nothing more arrives: the retry asks from block 2, one window, nothing ahead.
+    let acts = dev.fire();
+    assert_eq!(stream_requests(&acts), [(2, vec![2, 4, 5, 6])]);
+    // The request ahead is forgotten: storing half of the retried window asks again.
+    assert_eq!(stream_requests(&dev.block(S, 0, 2, &data)), []);
+    assert_eq!(
+        stream_requests(&dev.block(S, 0, 4, &data)),
+        [(7, ids(7..11))]
+    );
+}
+
+#[test]
+fn without_request_ahead_one_window_at_a_time() {
+    let data = image(8 * BS as usize, 10);
+    let mut cfg = config();
+    cfg.request_ahead = false;
+    let mut dev = Dev::new(cfg);
+    dev.auto_platform = true;
+    dev.start(PlatformImageState::Valid);
+    let acts = dev.jobs(
+        "$next/get/accepted",
+        &job_doc("job1", &["MQTT"], S, &[FileSpec::signed(&data)], None),
+    );
+    assert_eq!(stream_requests(&acts), [(0, ids(0..4))]);
+    for i in 0..3 {
+        assert_eq!(stream_requests(&dev.block(S, 0, i, &data)), []);
+    }
+    assert_eq!(
+        stream_requests(&dev.block(S, 0, 3, &data)),
+        [(4, ids(4..8))]
+    );
+}

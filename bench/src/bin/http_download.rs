@@ -108,6 +108,7 @@ fn run() -> Result<(), String> {
             blocks_per_request: 32,
             http_blocks_per_request: k,
             http: true,
+            request_ahead: true,
             timeout: Duration::from_secs(120),
         });
         responder.stop()?;

@@ -5,7 +5,8 @@
 //! Sweeps the block size (1, 4, 16, 64 KB) and the blocks per request (1 … 128 KB worth).
 //! Every agent run is paired with a raw run of the same block size made just before it. One
 //! extra row runs the default configuration with the AWS side's socket left with Nagle on
-//! (as `ota-sim`'s cloud client was before commit 95152b2).
+//! (as `ota-sim`'s cloud client was before commit 95152b2), another with the agent keeping one
+//! GetStream request in flight at a time (`Config::request_ahead = false`, the C agent's way).
 //!
 //! ```text
 //! cargo run --release --manifest-path bench/Cargo.toml --bin mqtt_download -- [--reps N]
@@ -25,6 +26,8 @@ struct Case {
     block: u32,
     k: u32,
     nodelay: bool,
+    /// `Config::request_ahead`.
+    ahead: bool,
     mb_s: Vec<f64>,
     raw_mb_s: Vec<f64>,
     rr_mb_s: Vec<f64>,
@@ -78,6 +81,9 @@ fn run() -> Result<(), String> {
         }
     }
     cases.push(Case::new(4096, 32, false));
+    let mut single = Case::new(4096, 32, true);
+    single.ahead = false;
+    cases.push(single);
 
     let mut payloads = Vec::new();
     for (block, _) in sweep {
@@ -103,10 +109,11 @@ fn run() -> Result<(), String> {
     let agent_run =
         |case: &Case, tag: &str| -> Result<(net::DeviceRun, net::ResponderStats), String> {
             let thing = format!(
-                "bench-b{}-k{}-{}-{tag}",
+                "bench-b{}-k{}-{}{}-{tag}",
                 case.block,
                 case.k,
-                if case.nodelay { "nd" } else { "nagle" }
+                if case.nodelay { "nd" } else { "nagle" },
+                if case.ahead { "" } else { "-single" }
             );
             let job = format!("job-{thing}");
             net::create_job(&cloud, &thing, &job, img.len(), &signature, None)?;
@@ -118,6 +125,7 @@ fn run() -> Result<(), String> {
                 blocks_per_request: case.k,
                 http_blocks_per_request: 16,
                 http: false,
+                request_ahead: case.ahead,
                 timeout: Duration::from_secs(120),
             });
             let rs = responder.stop()?;
@@ -171,11 +179,7 @@ fn run() -> Result<(), String> {
                 "rep {rep} {:>2} KB x {:>3}{}: raw {raw_mb_s:.1} MB/s, plain req/resp {rr_mb_s:.1} MB/s, agent {mb_s:.1} MB/s ({:.1} ms, waiting {:.1} ms; ready after {:.1} ms)",
                 case.block / 1024,
                 case.k,
-                if case.nodelay {
-                    ""
-                } else {
-                    " (AWS side without TCP_NODELAY)"
-                },
+                label(case),
                 r.download.as_secs_f64() * 1e3,
                 wait.as_secs_f64() * 1e3,
                 r.to_ready.as_secs_f64() * 1e3
@@ -204,6 +208,7 @@ impl Case {
             block,
             k,
             nodelay,
+            ahead: true,
             mb_s: Vec::new(),
             raw_mb_s: Vec::new(),
             rr_mb_s: Vec::new(),
@@ -214,6 +219,15 @@ impl Case {
             retries: 0,
             dropped: 0,
         }
+    }
+}
+
+/// What sets a row apart from the sweep.
+fn label(c: &Case) -> &'static str {
+    match (c.nodelay, c.ahead) {
+        (false, _) => " (AWS side without TCP_NODELAY)",
+        (true, false) => " (one request at a time)",
+        (true, true) => "",
     }
 }
 
@@ -241,11 +255,7 @@ fn print_table(cases: &[Case], reps: usize) {
             "| {} KB | {}{} | {} KB | {agent} | {raw} | {} | {rr} | {vs_rr} | {wait:.0} % | {within:.0} | {aws:.0} | {ready:.1} | {} | {} |",
             c.block / 1024,
             c.k,
-            if c.nodelay {
-                ""
-            } else {
-                " (AWS side without TCP_NODELAY)"
-            },
+            label(c),
             c.block * c.k / 1024,
             ratio.map_or(na.clone(), |r| format!(
                 "**{:.0} %** [{:.0}, {:.0}]",
@@ -270,13 +280,13 @@ fn print_table(cases: &[Case], reps: usize) {
          before the broker sees its blocks (medians)."
     );
     // Summary lines for scripts/bench.sh.
-    let ratio_of = |block: u32, k: u32, nodelay: bool| {
+    let ratio_of = |block: u32, k: u32, nodelay: bool, ahead: bool| {
         cases
             .iter()
-            .find(|c| c.block == block && c.k == k && c.nodelay == nodelay)
+            .find(|c| c.block == block && c.k == k && c.nodelay == nodelay && c.ahead == ahead)
             .and_then(|c| paired_ratio_pct(&c.mb_s, &c.raw_mb_s))
     };
-    if let Some(r) = ratio_of(4096, 32, true) {
+    if let Some(r) = ratio_of(4096, 32, true, true) {
         println!(
             "SUMMARY|MQTT download 4 MiB, 4 KB blocks x 32/request (default), % of raw|{:.0} %|>= 90 %|{}",
             r.median,
@@ -285,7 +295,7 @@ fn print_table(cases: &[Case], reps: usize) {
     }
     let best = cases
         .iter()
-        .filter(|c| c.nodelay)
+        .filter(|c| c.nodelay && c.ahead)
         .filter_map(|c| paired_ratio_pct(&c.mb_s, &c.raw_mb_s).map(|r| (c, r)))
         .max_by(|a, b| a.1.median.total_cmp(&b.1.median));
     if let Some((c, r)) = best {
@@ -299,7 +309,7 @@ fn print_table(cases: &[Case], reps: usize) {
     }
     if let Some(c) = cases
         .iter()
-        .find(|c| c.block == 4096 && c.k == 32 && c.nodelay)
+        .find(|c| c.block == 4096 && c.k == 32 && c.nodelay && c.ahead)
     {
         if let Some(r) = paired_ratio_pct(&c.mb_s, &c.rr_mb_s) {
             println!(
@@ -308,7 +318,13 @@ fn print_table(cases: &[Case], reps: usize) {
             );
         }
     }
-    if let Some(r) = ratio_of(4096, 32, false) {
+    if let Some(r) = ratio_of(4096, 32, true, false) {
+        println!(
+            "SUMMARY|MQTT download, default but one GetStream request at a time (request_ahead = false), % of raw|{:.0} %|(diagnostic)|-",
+            r.median
+        );
+    }
+    if let Some(r) = ratio_of(4096, 32, false, true) {
         println!(
             "SUMMARY|MQTT download, default, AWS side without TCP_NODELAY (ota-sim's cloud before 95152b2), % of raw|{:.0} %|>= 90 %|{}",
             r.median,

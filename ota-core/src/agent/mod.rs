@@ -237,8 +237,10 @@ pub struct Agent<'a, V: ImageVerifier> {
     file: FileCtx,
     http: HttpCtx,
     platform_op: Option<PlatformOp>,
-    /// Data window of the last GetStream request.
+    /// Data window (first block, span) of the GetStream request being served.
     window: (u32, u32),
+    /// Window of the request sent ahead of it ([`Config::request_ahead`]), if any.
+    ahead: Option<(u32, u32)>,
     retries: u32,
     token: u32,
     report: Option<(StatusMsg, u32)>,
@@ -325,6 +327,7 @@ impl<'a, V: ImageVerifier> Agent<'a, V> {
             http: HttpCtx::default(),
             platform_op: None,
             window: (0, 0),
+            ahead: None,
             retries: 0,
             token: 0,
             report: None,
@@ -1314,24 +1317,12 @@ impl<'a, V: ImageVerifier> Agent<'a, V> {
                         .push(Pending::Sub(Topic::StreamRejected(self.stream_slot())));
                     self.subscribed_stream = true;
                 }
-                let mut count = 0;
-                let mut last = first;
-                let mut i = first;
-                // At most 1024 blocks of span, so the bitmap window stays within 128 bytes.
-                while count < self.cfg.blocks_per_request {
-                    match self.bitmap.next_needed(i) {
-                        Some(k) if k - first < 1024 => {
-                            last = k;
-                            count += 1;
-                            i = k + 1;
-                        }
-                        _ => break,
-                    }
-                }
-                self.window = (first, last - first + 1);
+                let (first, span) = self.stream_window(first);
+                self.window = (first, span);
+                self.ahead = None;
                 self.queue.push(Pending::GetStream {
                     offset: first,
-                    span: last - first + 1,
+                    span,
                 });
             }
             Protocol::Http => {
@@ -1364,6 +1355,38 @@ impl<'a, V: ImageVerifier> Agent<'a, V> {
             }
         }
         self.arm(Timer::Request, self.backoff());
+    }
+
+    /// The window of a GetStream request starting at needed block `first`: up to
+    /// `blocks_per_request` needed blocks, spanning at most 1024 blocks (so the bitmap in the
+    /// request stays within 128 bytes).
+    fn stream_window(&self, first: u32) -> (u32, u32) {
+        let mut count = 0;
+        let mut last = first;
+        let mut i = first;
+        while count < self.cfg.blocks_per_request {
+            match self.bitmap.next_needed(i) {
+                Some(k) if k - first < 1024 => {
+                    last = k;
+                    count += 1;
+                    i = k + 1;
+                }
+                _ => break,
+            }
+        }
+        (first, last - first + 1)
+    }
+
+    /// Blocks of window `(first, span)` still needed.
+    fn needed_in(&self, (first, span): (u32, u32)) -> u32 {
+        let end = first.saturating_add(span);
+        let mut n = 0;
+        let mut i = first;
+        while let Some(k) = self.bitmap.next_needed(i).filter(|&k| k < end) {
+            n += 1;
+            i = k + 1;
+        }
+        n
     }
 
     fn retry_data(&mut self) {
@@ -1527,13 +1550,32 @@ impl<'a, V: ImageVerifier> Agent<'a, V> {
         let Some(j) = self.job else { return };
         match j.protocol {
             Protocol::Mqtt => {
-                let (first, span) = self.window;
-                let window_open = self
-                    .bitmap
-                    .next_needed(first)
-                    .is_some_and(|k| k < first + span);
-                if !window_open {
-                    self.request_data();
+                if self.needed_in(self.window) == 0 {
+                    match self.ahead.take() {
+                        // The request sent ahead becomes the one being served.
+                        Some(w) if self.needed_in(w) > 0 => self.window = w,
+                        _ => {
+                            self.request_data();
+                            return;
+                        }
+                    }
+                }
+                // Half of the window has arrived: ask for the next one now, so its first
+                // blocks are on the way while this one finishes (hides the round trip).
+                if self.cfg.request_ahead
+                    && self.ahead.is_none()
+                    && self.needed_in(self.window) * 2 <= self.cfg.blocks_per_request
+                {
+                    let (first, span) = self.window;
+                    if let Some(next) = self.bitmap.next_needed(first.saturating_add(span)) {
+                        let w = self.stream_window(next);
+                        self.ahead = Some(w);
+                        self.stats.requests = self.stats.requests.saturating_add(1);
+                        self.queue.push(Pending::GetStream {
+                            offset: w.0,
+                            span: w.1,
+                        });
+                    }
                 }
             }
             Protocol::Http => {}
