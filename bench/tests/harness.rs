@@ -60,6 +60,7 @@ fn mqtt_raw_plain_and_agent_runs_deliver_the_whole_image() {
         blocks_per_request: 8,
         http_blocks_per_request: 16,
         http: false,
+        request_ahead: true,
         timeout: Duration::from_secs(60),
     })
     .unwrap();
@@ -89,6 +90,7 @@ fn mqtt_agent_with_a_wrong_signature_fails_the_run() {
         blocks_per_request: 8,
         http_blocks_per_request: 16,
         http: false,
+        request_ahead: true,
         timeout: Duration::from_secs(60),
     });
     responder.stop().unwrap();
@@ -140,6 +142,7 @@ fn http_raw_ranges_and_agent_runs_deliver_the_whole_image() {
         blocks_per_request: 32,
         http_blocks_per_request: 16,
         http: true,
+        request_ahead: true,
         timeout: Duration::from_secs(60),
     })
     .unwrap();
