@@ -17,6 +17,16 @@ use ota_core::{Action, Agent, Buffers, Config, ConfigError, Input, State};
 use ota_mqtt_minimq::{ClientError, OtaMqtt, Received, SizingError};
 use ota_pal_flash::Outcome;
 
+/// Logs why a connection attempt failed (a refused TLS certificate says which check failed).
+fn log_connect_error<E: core::fmt::Debug>(what: &str, e: &E) {
+    #[cfg(feature = "defmt")]
+    defmt::warn!("{} failed: {}", what, defmt::Debug2Format(e));
+    #[cfg(feature = "log")]
+    log::warn!("{what} failed: {e:?}");
+    #[cfg(not(any(feature = "defmt", feature = "log")))]
+    let _ = (what, e);
+}
+
 /// Settings of the task itself (the agent's are its [`Config`]).
 #[derive(Debug, Clone, Copy)]
 #[non_exhaustive]
@@ -310,8 +320,20 @@ where
         loop {
             // Offline: one attempt, bounded in time.
             let attempt = with_timeout(cfg.connect_timeout, async {
-                let io = connector.connect().await.ok()?;
-                session.connect(io).await.ok()
+                let io = match connector.connect().await {
+                    Ok(io) => io,
+                    Err(e) => {
+                        log_connect_error("connection", &e);
+                        return None;
+                    }
+                };
+                match session.connect(io).await {
+                    Ok(conn) => Some(conn),
+                    Err(e) => {
+                        log_connect_error("MQTT session", &e);
+                        None
+                    }
+                }
             })
             .await;
             let mut conn = match attempt {
