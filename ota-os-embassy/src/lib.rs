@@ -7,6 +7,7 @@ pub(crate) mod fmt;
 pub mod backoff;
 pub mod channel;
 pub mod http;
+pub mod identity;
 pub mod net;
 pub mod platform;
 #[cfg(feature = "mqtt-minimq")]
