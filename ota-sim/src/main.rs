@@ -139,6 +139,28 @@ enum Cmd {
         key: PathBuf,
         file: PathBuf,
     },
+    /// A board's identity blob (thing name, broker, TLS credentials), flashed once into the
+    /// board's identity area so OTA images carry no per-device secret. PEM in, binary out.
+    Provision {
+        /// AWS IoT thing name (1-128 of `[a-zA-Z0-9:_-]`).
+        #[arg(long)]
+        thing: String,
+        /// Broker `host:port` (AWS IoT Core: `xxxx-ats.iot.REGION.amazonaws.com:8883`).
+        #[arg(long)]
+        broker: String,
+        /// Trust anchor (PEM certificate; AWS IoT Core: AmazonRootCA3.pem). With --cert and --key.
+        #[arg(long, requires_all = ["cert", "key"])]
+        ca: Option<PathBuf>,
+        /// Device certificate (PEM).
+        #[arg(long, requires_all = ["ca", "key"])]
+        cert: Option<PathBuf>,
+        /// Device private key (PEM, P-256, SEC1 or PKCS#8).
+        #[arg(long, requires_all = ["ca", "cert"])]
+        key: Option<PathBuf>,
+        /// Where to write the blob.
+        #[arg(long)]
+        out: PathBuf,
+    },
     /// A simulated firmware image.
     Image {
         #[arg(long)]
@@ -398,6 +420,19 @@ async fn main_async(cli: Cli) -> Result<bool, String> {
             println!("{}", k.sign(&data));
             Ok(true)
         }
+        Cmd::Provision {
+            thing,
+            broker,
+            ca,
+            cert,
+            key,
+            out,
+        } => {
+            let blob = provision(&thing, &broker, ca, cert, key)?;
+            std::fs::write(&out, &blob).map_err(|e| format!("{}: {e}", out.display()))?;
+            println!("{} bytes to {}", blob.len(), out.display());
+            Ok(true)
+        }
         Cmd::Image {
             version,
             size,
@@ -412,6 +447,60 @@ async fn main_async(cli: Cli) -> Result<bool, String> {
             Ok(true)
         }
     }
+}
+
+/// The identity blob of `ota_os_embassy::identity`: PEM files checked and turned into DER.
+fn provision(
+    thing: &str,
+    broker: &str,
+    ca: Option<PathBuf>,
+    cert: Option<PathBuf>,
+    key: Option<PathBuf>,
+) -> Result<Vec<u8>, String> {
+    use ota_os_embassy::identity::{Identity, MAX_BLOB, encode};
+    use rustls_pki_types::pem::PemObject;
+    use rustls_pki_types::{CertificateDer, PrivateKeyDer};
+    let (host, port) = broker
+        .rsplit_once(':')
+        .and_then(|(h, p)| Some((h, p.parse::<u16>().ok()?)))
+        .ok_or_else(|| format!("--broker {broker:?}: expected host:port"))?;
+    let read_cert = |p: &PathBuf| -> Result<Vec<u8>, String> {
+        CertificateDer::from_pem_file(p)
+            .map(|c| c.to_vec())
+            .map_err(|e| format!("{}: not a PEM certificate ({e})", p.display()))
+    };
+    let (anchor, device_cert, device_key) = match (ca, cert, key) {
+        (Some(ca), Some(cert), Some(key)) => {
+            let k = PrivateKeyDer::from_pem_file(&key)
+                .map_err(|e| format!("{}: not a PEM private key ({e})", key.display()))?;
+            let der = k.secret_der().to_vec();
+            p256::SecretKey::from_sec1_der(&der)
+                .or_else(|_| {
+                    use p256::pkcs8::DecodePrivateKey;
+                    p256::SecretKey::from_pkcs8_der(&der)
+                })
+                .map_err(|_| {
+                    format!(
+                        "{}: not a P-256 key (the boards' TLS needs one)",
+                        key.display()
+                    )
+                })?;
+            (read_cert(&ca)?, read_cert(&cert)?, der)
+        }
+        _ => (Vec::new(), Vec::new(), Vec::new()),
+    };
+    let id = Identity {
+        thing_name: thing,
+        host,
+        port,
+        anchor: &anchor,
+        cert: &device_cert,
+        key: &device_key,
+    };
+    let mut out = vec![0u8; MAX_BLOB];
+    let n = encode(&id, &mut out).map_err(|e| format!("identity: {e}"))?;
+    out.truncate(n);
+    Ok(out)
 }
 
 fn main() -> ExitCode {
