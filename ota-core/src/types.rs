@@ -490,6 +490,13 @@ pub enum Action<'a> {
     SetImageState(ImageState),
     /// Make the verified firmware image the next to boot (on trial) and reset (seed: `activate`).
     /// If the platform returns, answer with [`Input::PlatformDone`].
+    ///
+    /// The agent keeps the resume record up to here, so a power cut before the boot-state
+    /// write resumes (re-checks the image and activates it again). The platform must drop the
+    /// record **right after** the boot-state write, before the reset: if the new image dies
+    /// before its agent starts, the bootloader reverts, and the old image must not find the
+    /// record and activate the same image again (the agent also drops it on the trial boot's
+    /// `Start`, as a fallback). `ota-pal-flash`'s `Platform` does this.
     Activate,
     /// Reset the device (seed: `reset`), which rolls back an image that is not committed.
     Reset,
