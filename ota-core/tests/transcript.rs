@@ -1250,6 +1250,12 @@ fn a_second_window_is_requested_when_half_of_the_first_has_arrived() {
     assert_eq!(stream_requests(&acts), [], "nothing is left to ask for");
     assert_eq!(dev.file, data);
     assert_eq!(dev.agent.statistics().requests, 3);
+    // The last block's progress (12 is a multiple of status_every) is reported once.
+    let finals = pubs(&acts, "/jobs/job1/update")
+        .iter()
+        .filter(|p| p.json()["statusDetails"]["receive"] == "12/12")
+        .count();
+    assert_eq!(finals, 1);
 }
 
 #[test]

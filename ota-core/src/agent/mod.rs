@@ -184,6 +184,8 @@ struct FileCtx {
     url_len: usize,
     stored: u32,
     since_persist: u32,
+    /// `stored` when the last progress status went out (the final one is not sent twice).
+    reported: Option<u32>,
 }
 
 /// HTTP request bookkeeping.
@@ -1266,6 +1268,7 @@ impl<'a, V: ImageVerifier> Agent<'a, V> {
             url_len: 0,
             stored: blocks - self.bitmap.remaining(),
             since_persist: 0,
+            reported: None,
         };
         self.http = HttpCtx::default();
         if j.protocol == Protocol::Http {
@@ -1486,6 +1489,7 @@ impl<'a, V: ImageVerifier> Agent<'a, V> {
         self.file.since_persist += 1;
         let done = self.file.stored;
         if done == 1 || done.is_multiple_of(self.cfg.status_every) {
+            self.file.reported = Some(done);
             let msg = self.progress_msg();
             self.queue.push(Pending::Status(msg));
             let total = self.bitmap.blocks();
@@ -1856,8 +1860,10 @@ impl<'a, V: ImageVerifier> Agent<'a, V> {
             self.http.in_flight = false;
             self.queue.push(Pending::HttpCancel);
         }
-        let msg = self.progress_msg();
-        self.queue.push(Pending::Status(msg));
+        if self.file.reported != Some(self.file.stored) {
+            let msg = self.progress_msg();
+            self.queue.push(Pending::Status(msg));
+        }
         self.phase = Phase::Verify;
         self.verifier.begin();
         self.read_next(0);
