@@ -18,7 +18,7 @@ SECONDS_PER_TARGET="${FUZZ_SECONDS:-8}"
 AGENT_SECONDS="${FUZZ_AGENT_SECONDS:-16}"
 TOOLCHAIN="${FUZZ_TOOLCHAIN:-nightly}"
 ALL_TARGETS=(jobs_envelope job_document cbor_block cbor_stream_error cbor_get_stream base64 der
-    jobs_answer content_range json resume tls_chain agent)
+    jobs_answer content_range json resume tls_chain identity agent)
 
 if [ "$#" -gt 0 ]; then
     TARGETS=("$@")

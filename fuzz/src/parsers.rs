@@ -486,7 +486,11 @@ mod tls_tests {
     use super::tls_chain;
 
     fn seed(name: &str) -> Vec<u8> {
-        std::fs::read(format!("{}/corpus/tls_chain/{name}", env!("CARGO_MANIFEST_DIR"))).unwrap()
+        std::fs::read(format!(
+            "{}/corpus/tls_chain/{name}",
+            env!("CARGO_MANIFEST_DIR")
+        ))
+        .unwrap()
     }
 
     #[test]
@@ -498,5 +502,36 @@ mod tls_tests {
         let n = bad.len();
         bad[n - 40] ^= 1; // inside the intermediate's signature
         assert!(matches!(tls_chain(&bad), Some(Err(_))));
+    }
+}
+
+/// `identity` target: the board's identity blob read from flash (`ota_os_embassy::identity`).
+/// What parses re-encodes to the same bytes; nothing panics.
+pub fn identity(data: &[u8]) {
+    use ota_os_embassy::identity::{Identity, MAX_BLOB, encode};
+    if let Ok(id) = Identity::parse(data) {
+        let mut out = vec![0u8; MAX_BLOB];
+        let n = encode(&id, &mut out).expect("a parsed identity re-encodes");
+        assert_eq!(&out[..n], &data[..n], "re-encoding is identical");
+        assert_eq!(Identity::parse(&out[..n]), Ok(id));
+    }
+}
+
+#[cfg(test)]
+mod identity_tests {
+    #[test]
+    fn the_seeds_parse_or_are_refused_as_expected() {
+        use ota_os_embassy::identity::{Identity, IdentityError};
+        let seed = |n: &str| {
+            std::fs::read(format!(
+                "{}/corpus/identity/{n}",
+                env!("CARGO_MANIFEST_DIR")
+            ))
+            .unwrap()
+        };
+        assert!(Identity::parse(&seed("plain")).is_ok());
+        assert!(Identity::parse(&seed("tls")).unwrap().has_tls());
+        assert_eq!(Identity::parse(&seed("erased")), Err(IdentityError::Erased));
+        super::identity(&seed("tls"));
     }
 }
