@@ -1,19 +1,25 @@
 //! AWS IoT OTA firmware for the nRF52840-DK.
 //!
+//! - Identity: the thing name, the broker and the TLS credentials are read at boot from the
+//!   OTA_IDENTITY flash page (`ota_os_embassy::identity`), provisioned once per device, so one
+//!   image serves the whole fleet and no private key travels in an OTA image. A device
+//!   without a valid identity falls back to the build-time `OTA_THING_NAME` and `OTA_BROKER`
+//!   over plain MQTT (see README.md, "Provision a device").
 //! - Network: a WIZnet W5500 Ethernet module on SPI3 (embassy-net-wiznet, MACRAW) and
-//!   embassy-net with DHCP; the MQTT broker is reached over mutual TLS when the build has
-//!   credentials (`OTA_TLS_*`, cfg `ota_tls`: AWS IoT Core on port 8883), otherwise over plain
-//!   TCP (see README.md).
+//!   embassy-net with DHCP; the MQTT broker is reached over mutual TLS when the identity holds
+//!   credentials (AWS IoT Core on port 8883), otherwise over plain TCP.
 //! - HTTP (feature `http`, on by default): jobs with protocol HTTP download their file with
 //!   range requests on a second TCP socket (ota-os-embassy's reqwless runner), plain `http://`
 //!   presigned URLs only (README.md, "HTTP downloads").
 //! - Flash: the DFU partition is the download slot and OTA_JOURNAL the resume journal
-//!   (ota-pal-flash), BOOTLOADER_STATE is embassy-boot's state (activation, `mark_booted`).
+//!   (ota-pal-flash), BOOTLOADER_STATE is embassy-boot's state (activation, `mark_booted`),
+//!   OTA_IDENTITY the device's identity (read only).
 //! - The agent runs in its own task (ota-os-embassy); this file is the application around it:
 //!   it activates verified images, runs the self-test of a new image and accepts it.
 #![no_std]
 #![no_main]
 
+use conn::MaybeTls;
 use core::cell::RefCell;
 use defmt::{info, unwrap, warn};
 use embassy_boot_nrf::AlignedBuffer;
@@ -40,10 +46,10 @@ use embassy_time::{Delay, Duration, Timer};
 use embedded_hal_bus::spi::ExclusiveDevice;
 use ota_core::verify::{P256Verifier, TrustedKey};
 use ota_core::{Buffers, Config};
+use ota_os_embassy::identity::{Identity, IdentityError};
 use ota_os_embassy::net::{Broker, TcpConnector};
 #[cfg(feature = "http")]
 use ota_os_embassy::ota_http_reqwless::{HEADER_BUFFER, HttpBuffers, HttpRunner, URL_CAPACITY};
-#[cfg(ota_tls)]
 use ota_os_embassy::tls::{ALPN_AWS_MQTT, MAX_RECORD, TlsConnector, TlsCredentials};
 use ota_os_embassy::{
     AgentSetup, AppCommand, Exit, Notification, OtaChannels, OtaTask, TaskBuffers, TaskConfig,
@@ -51,6 +57,8 @@ use ota_os_embassy::{
 use ota_pal_flash::boot::embassy::EmbassyBoot;
 use static_cell::{ConstStaticCell, StaticCell};
 use {defmt_rtt as _, panic_probe as _};
+
+mod conn;
 
 mod ota_config {
     include!(concat!(env!("OUT_DIR"), "/ota_config.rs"));
@@ -89,13 +97,12 @@ type HttpTcp = TcpClient<'static, 1, HTTP_TX, HTTP_RX>;
 type Http = HttpRunner<'static, HttpTcp, DnsSocket<'static>>;
 #[cfg(not(feature = "http"))]
 type Http = ota_os_embassy::NoHttp;
-/// The broker connection: mutual TLS over the TCP socket (`OTA_TLS_*` set), keys from the
-/// RNG peripheral.
-#[cfg(ota_tls)]
-type Conn = TlsConnector<'static, TcpConnector<'static>, Rng<'static, Blocking>>;
-/// The broker connection: plain TCP (no `OTA_TLS_*`).
-#[cfg(not(ota_tls))]
-type Conn = TcpConnector<'static>;
+/// The broker connection: plain TCP, or mutual TLS over the TCP socket with keys from the RNG
+/// peripheral, as the device's identity says.
+type Conn = MaybeTls<
+    TcpConnector<'static>,
+    TlsConnector<'static, TcpConnector<'static>, Rng<'static, Blocking>>,
+>;
 type Task = OtaTask<'static, P256Verifier<'static>, Pal, Conn, CriticalSectionRawMutex, 4, 8, Http>;
 type SpiDev = ExclusiveDevice<Spim<'static>, Output<'static>, Delay>;
 type EthRunner =
@@ -114,12 +121,11 @@ struct OtaMemory {
     state_word: AlignedBuffer<4>,
     #[cfg(feature = "http")]
     http: HttpMemory,
-    #[cfg(ota_tls)]
     tls: TlsMemory,
 }
 
-/// The TLS record buffers (`OTA_TLS_*` set), sizes from ota-os-embassy's `tls` docs.
-#[cfg(ota_tls)]
+/// The TLS record buffers (used when the identity holds TLS credentials), sizes from
+/// ota-os-embassy's `tls` docs.
 struct TlsMemory {
     /// One whole record as the broker sends it (AWS IoT Core sends full 16 KiB records).
     read: [u8; MAX_RECORD],
@@ -161,7 +167,6 @@ static OTA_MEMORY: ConstStaticCell<OtaMemory> = ConstStaticCell::new(OtaMemory {
         chunk: [0; BLOCK],
         socket: TcpClientState::new(),
     },
-    #[cfg(ota_tls)]
     tls: TlsMemory {
         read: [0; MAX_RECORD],
         write: [0; ota_config::TLS_WRITE],
@@ -184,6 +189,8 @@ unsafe extern "C" {
     static __bootloader_dfu_end: u32;
     static __ota_journal_start: u32;
     static __ota_journal_end: u32;
+    static __ota_identity_start: u32;
+    static __ota_identity_end: u32;
     static __ota_active_len: u32;
 }
 
@@ -192,6 +199,109 @@ fn region(start: &u32, end: &u32) -> (u32, u32) {
     let s = start as *const u32 as u32;
     let e = end as *const u32 as u32;
     (s, e - s)
+}
+
+/// The OTA_IDENTITY page, read in place: the nRF52840's internal flash is mapped at address 0
+/// and reads like memory, so the identity (and the TLS credentials that borrow it) need no
+/// copy in RAM.
+fn identity_area() -> &'static [u8] {
+    // SAFETY: the symbols are defined by memory.x; only their addresses are used.
+    let (start, len) = unsafe { region(&__ota_identity_start, &__ota_identity_end) };
+    // SAFETY: memory.x places OTA_IDENTITY inside the 1 MiB of internal flash (asserted at
+    // link time), where an offset is an address and every byte is readable; nothing writes or
+    // erases that page while the firmware runs (it lies outside the ACTIVE, DFU, bootloader
+    // state and journal partitions, the only flash the application, the agent and the
+    // bootloader are given), so the bytes do not change while the slice lives.
+    unsafe { core::slice::from_raw_parts(start as usize as *const u8, len as usize) }
+}
+
+/// Whom the device connects as, where, and how.
+struct Endpoint {
+    /// The AWS IoT thing name (MQTT client id).
+    thing_name: &'static str,
+    /// The broker's host name or IPv4 address (also the TLS server name).
+    host: &'static str,
+    /// The broker's port.
+    port: u16,
+    /// Mutual TLS credentials; `None`: plain MQTT.
+    tls: Option<TlsCredentials<'static>>,
+}
+
+/// The build-time defaults (`OTA_THING_NAME`, `OTA_BROKER`), plain MQTT: what a device
+/// without a usable identity (a dev board) connects with.
+fn fallback() -> Endpoint {
+    warn!(
+        "using the build-time defaults: {} at {}:{}, plain MQTT",
+        ota_config::THING_NAME,
+        ota_config::BROKER_HOST,
+        ota_config::BROKER_PORT
+    );
+    Endpoint {
+        thing_name: ota_config::THING_NAME,
+        host: ota_config::BROKER_HOST,
+        port: ota_config::BROKER_PORT,
+        tls: None,
+    }
+}
+
+/// The endpoint of the identity in `area`, or the build-time defaults when the identity is
+/// missing or unusable (the reason is logged).
+fn endpoint(area: &'static [u8]) -> Endpoint {
+    let id = match Identity::parse(area) {
+        Ok(id) => id,
+        Err(IdentityError::Erased) => {
+            warn!("identity: OTA_IDENTITY is erased, the device was never provisioned");
+            return fallback();
+        }
+        Err(e) => {
+            warn!("identity: OTA_IDENTITY holds no valid identity: {}", e);
+            return fallback();
+        }
+    };
+    let plain = Endpoint {
+        thing_name: id.thing_name,
+        host: id.host,
+        port: id.port,
+        tls: None,
+    };
+    if id.anchor.is_empty() && id.cert.is_empty() && id.key.is_empty() {
+        return plain;
+    }
+    if !id.has_tls() {
+        warn!(
+            "identity: {} has part of the TLS credentials (anchor {} B, certificate {} B, key {} B)",
+            id.thing_name,
+            id.anchor.len(),
+            id.cert.len(),
+            id.key.len()
+        );
+        return fallback();
+    }
+    if id.cert.len() + 256 > ota_config::TLS_WRITE {
+        warn!(
+            "identity: the certificate of {} ({} B) does not fit the TLS write buffer ({} B with the handshake's 256)",
+            id.thing_name,
+            id.cert.len(),
+            ota_config::TLS_WRITE
+        );
+        return fallback();
+    }
+    match TlsCredentials::new(id.host, id.anchor, id.cert, id.key) {
+        Ok(mut creds) => {
+            if id.port == 443 {
+                // AWS IoT Core's MQTT on port 443.
+                creds.alpn = Some(&[ALPN_AWS_MQTT]);
+            }
+            Endpoint {
+                tls: Some(creds),
+                ..plain
+            }
+        }
+        Err(e) => {
+            warn!("identity: the key of {}: {}", id.thing_name, e);
+            fallback()
+        }
+    }
 }
 
 #[embassy_executor::task]
@@ -230,10 +340,11 @@ async fn watchdog_task(mut handle: WatchdogHandle) -> ! {
 #[embassy_executor::main]
 async fn main(spawner: Spawner) {
     let p = embassy_nrf::init(Default::default());
+    let ep = endpoint(identity_area());
     info!(
         "OTA firmware {} for {}",
         ota_config::VERSION.to_u32(),
-        ota_config::THING_NAME
+        ep.thing_name
     );
 
     // The bootloader started the watchdog; take it over with the same settings.
@@ -312,37 +423,31 @@ async fn main(spawner: Spawner) {
         .ok()
     );
 
-    let broker = match ota_config::BROKER_IP {
-        Some([a, b, c, d]) => {
-            Broker::Addr((Ipv4Address::new(a, b, c, d), ota_config::BROKER_PORT).into())
-        }
-        None => Broker::Host(ota_config::BROKER_HOST, ota_config::BROKER_PORT),
+    let broker = match ep.host.parse::<Ipv4Address>() {
+        Ok(ip) => Broker::Addr((ip, ep.port).into()),
+        Err(_) => Broker::Host(ep.host, ep.port),
     };
     let tcp = TcpConnector::new(stack, broker, &mut mem.socket_rx, &mut mem.socket_tx);
-    #[cfg(ota_tls)]
-    let connector: Conn = {
-        // The key was checked by build.rs (P-256, the certificate's).
-        let mut creds = unwrap!(
-            TlsCredentials::new(
-                ota_config::BROKER_HOST,
-                ota_config::TLS_CA,
-                ota_config::TLS_CERT,
-                ota_config::TLS_KEY,
-            )
-            .ok()
-        );
-        if ota_config::TLS_ALPN {
-            creds.alpn = Some(&[ALPN_AWS_MQTT]);
+    let connector: Conn = match ep.tls {
+        Some(creds) => {
+            info!("MQTT over mutual TLS to {}:{}", ep.host, ep.port);
+            MaybeTls::Tls(TlsConnector::new(
+                tcp,
+                creds,
+                rng,
+                &mut mem.tls.read,
+                &mut mem.tls.write,
+            ))
         }
-        info!("MQTT over mutual TLS to {}", ota_config::BROKER_HOST);
-        TlsConnector::new(tcp, creds, rng, &mut mem.tls.read, &mut mem.tls.write)
+        None => {
+            info!("MQTT over plain TCP to {}:{}", ep.host, ep.port);
+            MaybeTls::Plain(tcp)
+        }
     };
-    #[cfg(not(ota_tls))]
-    let connector: Conn = tcp;
 
     let key = unwrap!(p256::ecdsa::VerifyingKey::from_sec1_bytes(&ota_config::SIGNER_PUBKEY).ok());
     let keys = OTA_KEYS.init([TrustedKey { name: None, key }]);
-    let mut config = Config::new(ota_config::THING_NAME, ota_config::VERSION);
+    let mut config = Config::new(ep.thing_name, ota_config::VERSION);
     config.block_size = BLOCK as u32;
     // Jobs offering both protocols use MQTT (`preferred_protocol`); HTTP-only jobs need `http`.
     config.http_enabled = cfg!(feature = "http");
