@@ -1,6 +1,11 @@
 //! The mutual-TLS part of the build-time configuration (a module of `build.rs`; the same file
 //! in both boards).
 //!
+//! The TLS credentials are **not** compiled into the firmware: one image serves every device,
+//! and each device reads its thing name, broker and credentials from its identity area
+//! (`ota_os_embassy::identity`), provisioned once (README.md, "Provision a device"). What the
+//! build still does with them, for convenience:
+//!
 //! | variable | meaning |
 //! |---|---|
 //! | `OTA_TLS_CA` | PEM file with the trust anchor (AWS IoT Core: `AmazonRootCA3.pem`) |
@@ -8,10 +13,11 @@
 //! | `OTA_TLS_KEY` | PEM file with the device's P-256 private key (SEC1 `EC PRIVATE KEY` or PKCS#8 `PRIVATE KEY`) |
 //!
 //! All three set: the files are checked here (certificates that parse, P-256 keys, the key
-//! belongs to the certificate, the certificate fits the TLS write buffer), written as DER
-//! into `OUT_DIR`, and the cfg `ota_tls` is set so that `main.rs` wraps the broker
-//! connection in `ota_os_embassy::tls::TlsConnector`; the TLS server name is the host part
-//! of `OTA_BROKER`. None set: plain MQTT over TCP, with a warning. One or two set: an error.
+//! belongs to the certificate, the certificate fits the TLS write buffer) and the identity
+//! blob of `OTA_THING_NAME` at `OTA_BROKER` with these credentials is written to
+//! `identity.bin` beside the firmware (`target/<target>/<profile>/identity.bin`), ready to be
+//! flashed into the identity area; the TLS server name is the host part of `OTA_BROKER`.
+//! None set: nothing to check. One or two set: an error.
 use std::path::Path;
 use std::{env, fs};
 
@@ -40,10 +46,12 @@ fn fail(msg: String) -> ! {
     std::process::exit(1)
 }
 
-/// Reads the `OTA_TLS_*` variables for a broker at `host:port`. Returns the lines to append
-/// to `ota_config.rs` (nothing for a plain-MQTT build).
-pub fn configure(out: &Path, host: &str, port: u16) -> String {
-    println!("cargo::rustc-check-cfg=cfg(ota_tls)");
+/// Reads the `OTA_TLS_*` variables for the thing `thing` at broker `host:port`. Returns the
+/// lines to append to `ota_config.rs` (the TLS buffer size; never a credential).
+pub fn configure(out: &Path, thing: &str, host: &str, port: u16) -> String {
+    let mut s = String::new();
+    s += "/// The TLS write buffer (largest record sent; the certificate message in the handshake).\n";
+    s += &format!("pub const TLS_WRITE: usize = {WRITE_BUFFER};\n");
     let values: Vec<Option<String>> = VARS.iter().map(|n| var(n)).collect();
     let set: Vec<&str> = VARS
         .iter()
@@ -52,16 +60,14 @@ pub fn configure(out: &Path, host: &str, port: u16) -> String {
         .map(|(n, _)| *n)
         .collect();
     if set.is_empty() {
-        println!(
-            "cargo:warning=OTA_TLS_CA, OTA_TLS_CERT and OTA_TLS_KEY are not set: plain MQTT over TCP. \
-             This firmware cannot reach AWS IoT Core (mutual TLS on port 8883, see README.md)."
-        );
         if host.ends_with(".amazonaws.com") || port == 8883 {
             println!(
-                "cargo:warning=OTA_BROKER={host}:{port} looks like a TLS broker, but this build speaks plain MQTT."
+                "cargo:warning=OTA_BROKER={host}:{port} looks like a TLS broker, but the build-time \
+                 defaults are only the fallback of a device without an identity, and it speaks plain MQTT: \
+                 provision the device with its credentials (README.md, \"Provision a device\")."
             );
         }
-        return String::new();
+        return s;
     }
     if set.len() < VARS.len() {
         let missing: Vec<&str> = VARS.iter().filter(|n| !set.contains(n)).copied().collect();
@@ -69,7 +75,7 @@ pub fn configure(out: &Path, host: &str, port: u16) -> String {
             "Mutual TLS is configured partially: {} set, {} not set.\n\
              Set all three (PEM files: OTA_TLS_CA the trust anchor, e.g. AmazonRootCA3.pem; \
              OTA_TLS_CERT the device certificate; OTA_TLS_KEY its P-256 private key) \
-             for MQTT over mutual TLS, or none of them for plain MQTT.",
+             to check them and write the device's identity.bin, or none of them.",
             set.join(", "),
             missing.join(", ")
         ));
@@ -128,27 +134,56 @@ pub fn configure(out: &Path, host: &str, port: u16) -> String {
         ));
     }
 
-    for (name, der) in [
-        ("tls_ca.der", &anchor.0),
-        ("tls_cert.der", &cert.0),
-        ("tls_key.der", &key.0),
-    ] {
-        fs::write(out.join(name), der).unwrap_or_else(|e| panic!("{name}: {e}"));
-    }
-    println!("cargo::rustc-cfg=ota_tls");
-    let alpn = port == 443;
-    let mut s = String::new();
-    s += "/// Mutual TLS (`OTA_TLS_CA`): the trust anchor, DER.\n";
-    s += "pub const TLS_CA: &[u8] = include_bytes!(concat!(env!(\"OUT_DIR\"), \"/tls_ca.der\"));\n";
-    s += "/// Mutual TLS (`OTA_TLS_CERT`): the device certificate, DER.\n";
-    s += "pub const TLS_CERT: &[u8] = include_bytes!(concat!(env!(\"OUT_DIR\"), \"/tls_cert.der\"));\n";
-    s += "/// Mutual TLS (`OTA_TLS_KEY`): the device's P-256 private key, DER (SEC1 or PKCS#8).\n";
-    s += "pub const TLS_KEY: &[u8] = include_bytes!(concat!(env!(\"OUT_DIR\"), \"/tls_key.der\"));\n";
-    s += "/// Offer ALPN `x-amzn-mqtt-ca` (AWS IoT Core's MQTT on port 443).\n";
-    s += &format!("pub const TLS_ALPN: bool = {alpn};\n");
-    s += "/// The TLS write buffer (largest record sent; the certificate message in the handshake).\n";
-    s += &format!("pub const TLS_WRITE: usize = {WRITE_BUFFER};\n");
+    let blob = identity_blob(thing, host, port, &anchor.0, &cert.0, &key.0);
+    let path = profile_dir(out).join("identity.bin");
+    fs::write(&path, blob).unwrap_or_else(|e| fail(format!("{}: {e}", path.display())));
+    println!(
+        "cargo:warning=OTA_TLS_* are not compiled into the firmware: the identity of {thing} \
+         ({host}:{port}, mutual TLS) is in {}; flash it once into the device's identity area \
+         (README.md, \"Provision a device\").",
+        path.display()
+    );
     s
+}
+
+/// The identity blob (`ota_os_embassy::identity`, the format `ota-sim provision` writes).
+fn identity_blob(
+    thing: &str,
+    host: &str,
+    port: u16,
+    anchor: &[u8],
+    cert: &[u8],
+    key: &[u8],
+) -> Vec<u8> {
+    use ota_os_embassy::identity::{Identity, MAX_BLOB, encode};
+    let id = Identity {
+        thing_name: thing,
+        host,
+        port,
+        anchor,
+        cert,
+        key,
+    };
+    let mut blob = vec![0u8; MAX_BLOB];
+    let n = encode(&id, &mut blob).unwrap_or_else(|e| {
+        fail(format!(
+            "the identity of {thing} at {host}:{port} does not encode: {e} \
+             (at most {MAX_BLOB} bytes with the certificates and the key)"
+        ))
+    });
+    blob.truncate(n);
+    blob
+}
+
+/// The directory of the firmware being built (`target/<target>/<profile>`, three levels above
+/// `OUT_DIR`), or `OUT_DIR` itself when cargo lays the directories out otherwise.
+fn profile_dir(out: &Path) -> &Path {
+    let up = out.ancestors().nth(3);
+    let build = out.ancestors().nth(2).and_then(|b| b.file_name());
+    match (up, build) {
+        (Some(dir), Some(name)) if name == "build" => dir,
+        _ => out,
+    }
 }
 
 /// The PEM blocks of the file `var`=`path`.

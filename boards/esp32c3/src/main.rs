@@ -1,21 +1,28 @@
 //! AWS IoT OTA firmware for ESP32-C3.
 //!
+//! - Identity: the thing name, the broker and the TLS credentials are read at boot from the
+//!   `otaident` partition (`ota_os_embassy::identity`), provisioned once per device, so one
+//!   image serves the whole fleet and no private key travels in an OTA image. A device
+//!   without a valid identity falls back to the build-time `OTA_THING_NAME` and `OTA_BROKER`
+//!   over plain MQTT (see README.md, "Provision a device").
 //! - Network: Wi-Fi station (esp-radio) and embassy-net with DHCP; the MQTT broker is reached
-//!   over mutual TLS when the build has credentials (`OTA_TLS_*`, cfg `ota_tls`: AWS IoT Core
-//!   on port 8883), otherwise over plain TCP (see README.md).
+//!   over mutual TLS when the identity holds credentials (AWS IoT Core on port 8883), otherwise
+//!   over plain TCP.
 //! - HTTP (feature `http`, on by default): jobs with protocol HTTP download their file with
 //!   range requests on a second TCP socket (ota-os-embassy's reqwless runner), plain `http://`
 //!   presigned URLs only (README.md, "HTTP downloads").
 //! - Flash (esp-storage): the OTA app slot that is not running is the download slot, the
 //!   `otajrnl` partition the resume journal (ota-pal-flash); `otadata` selects the image the
-//!   ESP-IDF bootloader starts (activation, commit, rollback).
+//!   ESP-IDF bootloader starts (activation, commit, rollback); `otaident` holds the identity
+//!   (read only).
 //! - The agent runs in its own task (ota-os-embassy); this file is the application around it.
 //!
-//! Memory: the agent and its buffers are statics (no heap). The Wi-Fi driver needs a heap
+//! Memory: the agent, its buffers and the identity are statics (no heap). The Wi-Fi driver needs a heap
 //! (esp-alloc); it is the only user of it.
 #![no_std]
 #![no_main]
 
+use conn::MaybeTls;
 use core::cell::RefCell;
 use embassy_executor::Spawner;
 use embassy_futures::select::{Either, select};
@@ -28,9 +35,7 @@ use embassy_net::{
 use embassy_sync::blocking_mutex::raw::CriticalSectionRawMutex;
 use embassy_time::{Duration, Timer};
 use esp_hal::clock::CpuClock;
-use esp_hal::rng::Rng;
-#[cfg(ota_tls)]
-use esp_hal::rng::Trng;
+use esp_hal::rng::{Rng, Trng};
 use esp_hal::timer::timg::TimerGroup;
 use esp_radio::wifi::sta::StationConfig;
 use esp_radio::wifi::{
@@ -40,10 +45,10 @@ use esp_storage::FlashStorage;
 use log::{info, warn};
 use ota_core::verify::{P256Verifier, TrustedKey};
 use ota_core::{Buffers, Config};
+use ota_os_embassy::identity::{Identity, IdentityError, MAX_BLOB};
 use ota_os_embassy::net::{Broker, TcpConnector};
 #[cfg(feature = "http")]
 use ota_os_embassy::ota_http_reqwless::{HEADER_BUFFER, HttpBuffers, HttpRunner, URL_CAPACITY};
-#[cfg(ota_tls)]
 use ota_os_embassy::tls::{ALPN_AWS_MQTT, MAX_RECORD, TlsConnector, TlsCredentials};
 use ota_os_embassy::{
     AgentSetup, AppCommand, Exit, Notification, OtaChannels, OtaTask, TaskBuffers, TaskConfig,
@@ -52,6 +57,8 @@ use ota_pal_flash::Partition;
 use ota_pal_flash::boot::esp::EspIdfBoot;
 use static_cell::{ConstStaticCell, StaticCell};
 use {esp_backtrace as _, esp_println as _};
+
+mod conn;
 
 mod ota_config {
     include!(concat!(env!("OUT_DIR"), "/ota_config.rs"));
@@ -73,10 +80,6 @@ esp_bootloader_esp_idf::esp_app_desc!(
 
 /// The agent's block size (AWS's default stream block).
 const BLOCK: usize = 4096;
-/// The journal partition (`otajrnl` in partitions.csv).
-const JOURNAL_OFFSET: u32 = 0x3D_0000;
-/// Its size.
-const JOURNAL_LEN: u32 = 0x1_0000;
 /// embassy-net sockets: DHCP, DNS, the MQTT connection and (feature `http`) the HTTP one.
 const SOCKETS: usize = if cfg!(feature = "http") { 4 } else { 3 };
 /// HTTP socket receive buffer: one block plus the response headers in flight.
@@ -102,13 +105,9 @@ type HttpTcp = TcpClient<'static, 1, HTTP_TX, HTTP_RX>;
 type Http = HttpRunner<'static, HttpTcp, DnsSocket<'static>>;
 #[cfg(not(feature = "http"))]
 type Http = ota_os_embassy::NoHttp;
-/// The broker connection: mutual TLS over the TCP socket (`OTA_TLS_*` set), keys from the
-/// TRNG (the RNG with the Wi-Fi radio as its entropy source).
-#[cfg(ota_tls)]
-type Conn = TlsConnector<'static, TcpConnector<'static>, Trng>;
-/// The broker connection: plain TCP (no `OTA_TLS_*`).
-#[cfg(not(ota_tls))]
-type Conn = TcpConnector<'static>;
+/// The broker connection: plain TCP, or mutual TLS over the TCP socket with keys from the TRNG
+/// (the RNG with the Wi-Fi radio as its entropy source), as the device's identity says.
+type Conn = MaybeTls<TcpConnector<'static>, TlsConnector<'static, TcpConnector<'static>, Trng>>;
 type Task = OtaTask<'static, P256Verifier<'static>, Pal, Conn, CriticalSectionRawMutex, 4, 8, Http>;
 
 /// All of the agent's memory, in one static. See README.md, "RAM budget".
@@ -123,12 +122,11 @@ struct OtaMemory {
     socket_tx: [u8; 2 * 1024],
     #[cfg(feature = "http")]
     http: HttpMemory,
-    #[cfg(ota_tls)]
     tls: TlsMemory,
 }
 
-/// The TLS record buffers (`OTA_TLS_*` set), sizes from ota-os-embassy's `tls` docs.
-#[cfg(ota_tls)]
+/// The TLS record buffers (used when the identity holds TLS credentials), sizes from
+/// ota-os-embassy's `tls` docs.
 struct TlsMemory {
     /// One whole record as the broker sends it (AWS IoT Core sends full 16 KiB records).
     read: [u8; MAX_RECORD],
@@ -169,12 +167,14 @@ static OTA_MEMORY: ConstStaticCell<OtaMemory> = ConstStaticCell::new(OtaMemory {
         chunk: [0; BLOCK],
         socket: TcpClientState::new(),
     },
-    #[cfg(ota_tls)]
     tls: TlsMemory {
         read: [0; MAX_RECORD],
         write: [0; ota_config::TLS_WRITE],
     },
 });
+/// The identity partition's bytes, read once at boot; the identity and the TLS credentials
+/// borrow them for the life of the firmware.
+static OTA_IDENTITY: ConstStaticCell<[u8; MAX_BLOB]> = ConstStaticCell::new([0; MAX_BLOB]);
 static OTA_CHANNELS: Channels = OtaChannels::new();
 static OTA_TASK: StaticCell<Task> = StaticCell::new();
 static OTA_KEYS: StaticCell<[TrustedKey<'static>; 1]> = StaticCell::new();
@@ -183,6 +183,101 @@ static NET_RESOURCES: StaticCell<StackResources<SOCKETS>> = StaticCell::new();
 /// The HTTP runner's TCP client and DNS resolver (feature `http`).
 #[cfg(feature = "http")]
 static OTA_HTTP_NET: StaticCell<(HttpTcp, DnsSocket<'static>)> = StaticCell::new();
+
+/// Whom the device connects as, where, and how.
+struct Endpoint {
+    /// The AWS IoT thing name (MQTT client id).
+    thing_name: &'static str,
+    /// The broker's host name or IPv4 address (also the TLS server name).
+    host: &'static str,
+    /// The broker's port.
+    port: u16,
+    /// Mutual TLS credentials; `None`: plain MQTT.
+    tls: Option<TlsCredentials<'static>>,
+}
+
+/// The build-time defaults (`OTA_THING_NAME`, `OTA_BROKER`), plain MQTT: what a device
+/// without a usable identity (a dev board) connects with.
+fn fallback() -> Endpoint {
+    warn!(
+        "using the build-time defaults: {} at {}:{}, plain MQTT",
+        ota_config::THING_NAME,
+        ota_config::BROKER_HOST,
+        ota_config::BROKER_PORT
+    );
+    Endpoint {
+        thing_name: ota_config::THING_NAME,
+        host: ota_config::BROKER_HOST,
+        port: ota_config::BROKER_PORT,
+        tls: None,
+    }
+}
+
+/// Reads the identity partition into [`OTA_IDENTITY`] and returns its endpoint, or the
+/// build-time defaults when the identity is missing or unusable (the reason is logged).
+fn endpoint(flash: &Flash) -> Endpoint {
+    let area = OTA_IDENTITY.take();
+    if let Err(e) = flash.borrow_mut().read(ota_config::IDENTITY_OFFSET, area) {
+        warn!("identity: the otaident partition is unreadable: {e:?}");
+        return fallback();
+    }
+    let area: &'static [u8] = area;
+    let id = match Identity::parse(area) {
+        Ok(id) => id,
+        Err(IdentityError::Erased) => {
+            warn!("identity: the otaident partition is erased, the device was never provisioned");
+            return fallback();
+        }
+        Err(e) => {
+            warn!("identity: the otaident partition holds no valid identity: {e}");
+            return fallback();
+        }
+    };
+    let plain = Endpoint {
+        thing_name: id.thing_name,
+        host: id.host,
+        port: id.port,
+        tls: None,
+    };
+    if id.anchor.is_empty() && id.cert.is_empty() && id.key.is_empty() {
+        return plain;
+    }
+    if !id.has_tls() {
+        warn!(
+            "identity: {} has part of the TLS credentials (anchor {} B, certificate {} B, key {} B)",
+            id.thing_name,
+            id.anchor.len(),
+            id.cert.len(),
+            id.key.len()
+        );
+        return fallback();
+    }
+    if id.cert.len() + 256 > ota_config::TLS_WRITE {
+        warn!(
+            "identity: the certificate of {} ({} B) does not fit the TLS write buffer ({} B with the handshake's 256)",
+            id.thing_name,
+            id.cert.len(),
+            ota_config::TLS_WRITE
+        );
+        return fallback();
+    }
+    match TlsCredentials::new(id.host, id.anchor, id.cert, id.key) {
+        Ok(mut creds) => {
+            if id.port == 443 {
+                // AWS IoT Core's MQTT on port 443.
+                creds.alpn = Some(&[ALPN_AWS_MQTT]);
+            }
+            Endpoint {
+                tls: Some(creds),
+                ..plain
+            }
+        }
+        Err(e) => {
+            warn!("identity: the key of {}: {e}", id.thing_name);
+            fallback()
+        }
+    }
+}
 
 #[embassy_executor::task]
 async fn ota_task(task: &'static mut Task) -> ! {
@@ -226,10 +321,12 @@ async fn main(spawner: Spawner) -> ! {
 
     let timg0 = TimerGroup::new(p.TIMG0);
     esp_rtos::start(timg0.timer0, p.FROM_CPU_INTR0);
+    let flash: &'static Flash = FLASH.init(RefCell::new(FlashStorage::new(p.FLASH)));
+    let ep = endpoint(flash);
     info!(
         "OTA firmware {} for {}",
         ota_config::VERSION_STR,
-        ota_config::THING_NAME
+        ep.thing_name
     );
 
     let rng = Rng::new();
@@ -260,50 +357,45 @@ async fn main(spawner: Spawner) -> ! {
     spawner.spawn(net_task(net_runner).expect("task"));
 
     // Flash: the download slot is the OTA app partition otadata does not select.
-    let flash: &'static Flash = FLASH.init(RefCell::new(FlashStorage::new(p.FLASH)));
     let mut boot = EspIdfBoot::new(flash);
     let (slot_offset, slot_len) = boot.download_partition().expect("partition table");
     let platform: Pal = ota_pal_flash::Platform::new(
         Partition::new(flash, slot_offset, slot_len),
-        Partition::new(flash, JOURNAL_OFFSET, JOURNAL_LEN),
+        Partition::new(flash, ota_config::JOURNAL_OFFSET, ota_config::JOURNAL_LEN),
         boot,
         ota_pal_flash::Config::new(),
     )
     .expect("platform");
 
     let mem = OTA_MEMORY.take();
-    let broker = match ota_config::BROKER_IP {
-        Some([a, b, c, d]) => {
-            Broker::Addr((Ipv4Address::new(a, b, c, d), ota_config::BROKER_PORT).into())
-        }
-        None => Broker::Host(ota_config::BROKER_HOST, ota_config::BROKER_PORT),
+    let broker = match ep.host.parse::<Ipv4Address>() {
+        Ok(ip) => Broker::Addr((ip, ep.port).into()),
+        Err(_) => Broker::Host(ep.host, ep.port),
     };
     let tcp = TcpConnector::new(stack, broker, &mut mem.socket_rx, &mut mem.socket_tx);
-    #[cfg(ota_tls)]
-    let connector: Conn = {
-        // The key was checked by build.rs (P-256, the certificate's).
-        let mut creds = TlsCredentials::new(
-            ota_config::BROKER_HOST,
-            ota_config::TLS_CA,
-            ota_config::TLS_CERT,
-            ota_config::TLS_KEY,
-        )
-        .expect("TLS key");
-        if ota_config::TLS_ALPN {
-            creds.alpn = Some(&[ALPN_AWS_MQTT]);
+    let connector: Conn = match ep.tls {
+        Some(creds) => {
+            // The Wi-Fi driver (started above) is the TRNG's entropy source.
+            let trng = Trng::try_new().expect("TRNG: the Wi-Fi driver is its entropy source");
+            info!("MQTT over mutual TLS to {}:{}", ep.host, ep.port);
+            MaybeTls::Tls(TlsConnector::new(
+                tcp,
+                creds,
+                trng,
+                &mut mem.tls.read,
+                &mut mem.tls.write,
+            ))
         }
-        // The Wi-Fi driver (started above) is the TRNG's entropy source.
-        let trng = Trng::try_new().expect("TRNG: the Wi-Fi driver is its entropy source");
-        info!("MQTT over mutual TLS to {}", ota_config::BROKER_HOST);
-        TlsConnector::new(tcp, creds, trng, &mut mem.tls.read, &mut mem.tls.write)
+        None => {
+            info!("MQTT over plain TCP to {}:{}", ep.host, ep.port);
+            MaybeTls::Plain(tcp)
+        }
     };
-    #[cfg(not(ota_tls))]
-    let connector: Conn = tcp;
 
     let key =
         p256::ecdsa::VerifyingKey::from_sec1_bytes(&ota_config::SIGNER_PUBKEY).expect("signer key");
     let keys = OTA_KEYS.init([TrustedKey { name: None, key }]);
-    let mut config = Config::new(ota_config::THING_NAME, ota_config::VERSION);
+    let mut config = Config::new(ep.thing_name, ota_config::VERSION);
     config.block_size = BLOCK as u32;
     // Jobs offering both protocols use MQTT (`preferred_protocol`); HTTP-only jobs need `http`.
     config.http_enabled = cfg!(feature = "http");
