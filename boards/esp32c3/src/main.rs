@@ -17,8 +17,8 @@
 //!   (read only).
 //! - The agent runs in its own task (ota-os-embassy); this file is the application around it.
 //!
-//! Memory: the agent, its buffers and the identity are statics (no heap). The Wi-Fi driver needs a heap
-//! (esp-alloc); it is the only user of it.
+//! Memory: the agent, its buffers and the identity are statics (no heap). The Wi-Fi driver
+//! needs a heap (esp-alloc); it is the only user of it.
 #![no_std]
 #![no_main]
 
