@@ -54,6 +54,7 @@ use ota_os_embassy::{
     AgentSetup, AppCommand, Exit, Notification, OtaChannels, OtaTask, TaskBuffers, TaskConfig,
 };
 use ota_pal_flash::Partition;
+use ota_pal_flash::boot::app_rollback::BootCheck;
 use ota_pal_flash::boot::esp::EspIdfBoot;
 use static_cell::{ConstStaticCell, StaticCell};
 use {esp_backtrace as _, esp_println as _};
@@ -315,13 +316,25 @@ async fn wifi_task(mut controller: WifiController<'static>) -> ! {
 async fn main(spawner: Spawner) -> ! {
     esp_println::logger::init_logger_from_env();
     let p = esp_hal::init(esp_hal::Config::default().with_cpu_clock(CpuClock::max()));
+    // First thing: the boot check of the application-level rollback (espflash's bootloader
+    // has none). An image on trial that never confirmed itself is rolled back here, before
+    // anything of it can fail again.
+    let flash: &'static Flash = FLASH.init(RefCell::new(FlashStorage::new(p.FLASH)));
+    let mut boot = EspIdfBoot::new(flash).with_app_rollback();
+    match boot.boot_check() {
+        Ok(BootCheck::RolledBack) => {
+            warn!("OTA: the image on trial never confirmed itself; rolled back, resetting");
+            esp_hal::system::software_reset()
+        }
+        Ok(check) => info!("OTA boot check: {check:?}"),
+        Err(e) => warn!("OTA boot check failed: {e}"),
+    }
     // The Wi-Fi driver's heap (the agent uses none).
     esp_alloc::heap_allocator!(#[esp_hal::ram(reclaimed)] size: 64 * 1024);
     esp_alloc::heap_allocator!(size: 16 * 1024);
 
     let timg0 = TimerGroup::new(p.TIMG0);
     esp_rtos::start(timg0.timer0, p.FROM_CPU_INTR0);
-    let flash: &'static Flash = FLASH.init(RefCell::new(FlashStorage::new(p.FLASH)));
     let ep = endpoint(flash);
     info!(
         "OTA firmware {} for {}",
@@ -356,8 +369,7 @@ async fn main(spawner: Spawner) -> ! {
     );
     spawner.spawn(net_task(net_runner).expect("task"));
 
-    // Flash: the download slot is the OTA app partition otadata does not select.
-    let mut boot = EspIdfBoot::new(flash);
+    // Flash: the download slot is the OTA app partition after the running one.
     let (slot_offset, slot_len) = boot.download_partition().expect("partition table");
     let platform: Pal = ota_pal_flash::Platform::new(
         Partition::new(flash, slot_offset, slot_len),
