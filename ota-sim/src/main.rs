@@ -474,18 +474,11 @@ fn provision(
             let k = PrivateKeyDer::from_pem_file(&key)
                 .map_err(|e| format!("{}: not a PEM private key ({e})", key.display()))?;
             let der = k.secret_der().to_vec();
-            p256::SecretKey::from_sec1_der(&der)
-                .or_else(|_| {
-                    use p256::pkcs8::DecodePrivateKey;
-                    p256::SecretKey::from_pkcs8_der(&der)
-                })
-                .map_err(|_| {
-                    format!(
-                        "{}: not a P-256 key (the boards' TLS needs one)",
-                        key.display()
-                    )
-                })?;
-            (read_cert(&ca)?, read_cert(&cert)?, der)
+            let (anchor, device) = (read_cert(&ca)?, read_cert(&cert)?);
+            // The boards' TLS write buffer is 4 KiB.
+            ota_os_embassy::tls::check_credentials(&anchor, &device, &der, 4096)
+                .map_err(|e| format!("the boards' TLS would refuse these credentials: {e}"))?;
+            (anchor, device, der)
         }
         _ => (Vec::new(), Vec::new(), Vec::new()),
     };

@@ -46,6 +46,11 @@ fn pki(dir: &Path, key: KeyPair) -> (Vec<u8>, Vec<u8>) {
         .unwrap()
         .self_signed(&ca_key)
         .unwrap();
+    std::fs::write(
+        dir.join("other.key"),
+        KeyPair::generate().unwrap().serialize_pem(),
+    )
+    .unwrap();
     let cert = CertificateParams::new(Vec::<String>::new())
         .unwrap()
         .self_signed(&key)
@@ -133,6 +138,23 @@ fn a_plain_identity_and_what_is_refused() {
         &out,
     ]);
     assert!(!ok && err.contains("P-256"), "{err}");
+    // A P-256 key that is not the certificate's.
+    pki(dir.path(), KeyPair::generate().unwrap());
+    let (ok, err) = run(&[
+        "--thing",
+        "dk-1",
+        "--broker",
+        "h:8883",
+        "--ca",
+        &format!("{d}/ca.pem"),
+        "--cert",
+        &format!("{d}/dev.pem"),
+        "--key",
+        &format!("{d}/other.key"),
+        "--out",
+        &out,
+    ]);
+    assert!(!ok && err.contains("does not belong"), "{err}");
     for (args, want) in [
         (vec!["--thing", "a/b", "--broker", "h:1"], "thing name"),
         (vec!["--thing", "dk", "--broker", "nohost"], "host:port"),

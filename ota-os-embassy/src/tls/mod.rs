@@ -315,11 +315,7 @@ impl<'a> TlsCredentials<'a> {
         client_cert: &'a [u8],
         client_key: &[u8],
     ) -> Result<Self, KeyError> {
-        use p256::SecretKey;
-        use p256::pkcs8::DecodePrivateKey;
-        let secret = SecretKey::from_sec1_der(client_key)
-            .or_else(|_| SecretKey::from_pkcs8_der(client_key))
-            .map_err(|_| KeyError::NotP256)?;
+        let secret = secret_key(client_key)?;
         Ok(Self {
             server_name,
             anchor,
@@ -329,6 +325,97 @@ impl<'a> TlsCredentials<'a> {
             clock: no_clock,
         })
     }
+}
+
+/// Why a set of TLS credentials cannot work ([`check_credentials`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+#[non_exhaustive]
+pub enum CredentialError {
+    /// The trust anchor is not a certificate.
+    Anchor(CertError),
+    /// The trust anchor's key is not P-256 (this verifier checks P-256 chains only: for AWS
+    /// IoT Core use `AmazonRootCA3`, not the RSA `AmazonRootCA1`).
+    AnchorNotP256,
+    /// The device certificate is not a certificate.
+    Certificate(CertError),
+    /// The device certificate's key is not P-256.
+    CertificateNotP256,
+    /// The private key.
+    Key(KeyError),
+    /// The private key does not belong to the device certificate.
+    KeyMismatch,
+    /// The device certificate does not fit the TLS write buffer (certificate + 256 bytes).
+    CertificateTooLarge {
+        /// Certificate length.
+        len: usize,
+        /// Largest certificate the write buffer takes.
+        max: usize,
+    },
+}
+
+impl core::fmt::Display for CredentialError {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self {
+            CredentialError::Anchor(e) => write!(f, "trust anchor: {e}"),
+            CredentialError::AnchorNotP256 => {
+                f.write_str("trust anchor key is not P-256 (AWS IoT Core: use AmazonRootCA3)")
+            }
+            CredentialError::Certificate(e) => write!(f, "device certificate: {e}"),
+            CredentialError::CertificateNotP256 => {
+                f.write_str("device certificate key is not P-256")
+            }
+            CredentialError::Key(e) => write!(f, "{e}"),
+            CredentialError::KeyMismatch => {
+                f.write_str("the private key does not belong to the device certificate")
+            }
+            CredentialError::CertificateTooLarge { len, max } => write!(
+                f,
+                "device certificate of {len} bytes does not fit the TLS write buffer (max {max})"
+            ),
+        }
+    }
+}
+
+impl core::error::Error for CredentialError {}
+
+/// Checks that `anchor`, `cert` and `key` (DER) can work together with a TLS write buffer of
+/// `write_buffer` bytes: what a provisioning tool or a board checks before the first
+/// handshake fails in the field.
+///
+/// # Errors
+/// The first [`CredentialError`] found.
+pub fn check_credentials(
+    anchor: &[u8],
+    cert: &[u8],
+    key: &[u8],
+    write_buffer: usize,
+) -> Result<(), CredentialError> {
+    let a = x509::Cert::parse(anchor).map_err(CredentialError::Anchor)?;
+    a.p256_key().ok_or(CredentialError::AnchorNotP256)?;
+    let c = x509::Cert::parse(cert).map_err(CredentialError::Certificate)?;
+    let point = c.p256_key().ok_or(CredentialError::CertificateNotP256)?;
+    let secret = secret_key(key).map_err(CredentialError::Key)?;
+    let public = p256::EncodedPoint::from(secret.public_key());
+    if public.as_bytes() != point {
+        return Err(CredentialError::KeyMismatch);
+    }
+    let max = write_buffer.saturating_sub(256);
+    if cert.len() > max {
+        return Err(CredentialError::CertificateTooLarge {
+            len: cert.len(),
+            max,
+        });
+    }
+    Ok(())
+}
+
+/// A P-256 private key from SEC1 or PKCS#8 DER.
+fn secret_key(der: &[u8]) -> Result<p256::SecretKey, KeyError> {
+    use p256::pkcs8::DecodePrivateKey;
+    p256::SecretKey::from_sec1_der(der)
+        .or_else(|_| p256::SecretKey::from_pkcs8_der(der))
+        .map_err(|_| KeyError::NotP256)
 }
 
 /// The crypto provider handed to embedded-tls for one handshake.
@@ -620,6 +707,50 @@ mod tests {
         assert_eq!(
             v.verify_chain([&srv[..]].into_iter()),
             Err(CertError::Malformed)
+        );
+    }
+
+    #[test]
+    fn credentials_are_checked_together() {
+        let root = ca("Root", None, true);
+        let key = KeyPair::generate().unwrap();
+        let mut p = CertificateParams::new(Vec::<String>::new()).unwrap();
+        p.distinguished_name.push(DnType::CommonName, "dev-1");
+        let cert = p.signed_by(&key, &root.issuer).unwrap().der().to_vec();
+        let k = key.serialize_der();
+        assert_eq!(check_credentials(&root.der, &cert, &k, 4096), Ok(()));
+        let other = KeyPair::generate().unwrap().serialize_der();
+        assert_eq!(
+            check_credentials(&root.der, &cert, &other, 4096),
+            Err(CredentialError::KeyMismatch)
+        );
+        assert_eq!(
+            check_credentials(&root.der, &cert, &k, cert.len() + 255),
+            Err(CredentialError::CertificateTooLarge {
+                len: cert.len(),
+                max: cert.len() - 1
+            })
+        );
+        assert_eq!(
+            check_credentials(&cert[..10], &cert, &k, 4096),
+            Err(CredentialError::Anchor(CertError::Malformed))
+        );
+        assert_eq!(
+            check_credentials(&root.der, &root.der, &k, 4096),
+            Err(CredentialError::KeyMismatch)
+        );
+        assert_eq!(
+            check_credentials(&root.der, &cert, b"not a key", 4096),
+            Err(CredentialError::Key(KeyError::NotP256))
+        );
+        let ed = KeyPair::generate_for(&rcgen::PKCS_ED25519).unwrap();
+        let ed_root = CertificateParams::new(Vec::<String>::new())
+            .unwrap()
+            .self_signed(&ed)
+            .unwrap();
+        assert_eq!(
+            check_credentials(ed_root.der(), &cert, &k, 4096),
+            Err(CredentialError::AnchorNotP256)
         );
     }
 
