@@ -341,3 +341,30 @@ fn keys_that_are_not_p256_are_refused_up_front() {
     assert!(TlsCredentials::new("h", &[], &[], &rsa_like).is_err());
     assert!(TlsCredentials::new("h", &[], &[], &[]).is_err());
 }
+
+#[test]
+fn maybe_tls_speaks_plain_or_tls_as_chosen_at_run_time() {
+    use ota_os_embassy::net::MaybeTls;
+    rt().block_on(async {
+        let (m, pki) = start();
+        let tls_addr = SocketAddr::from(([127, 0, 0, 1], m.tls));
+        let plain_addr = SocketAddr::from(([127, 0, 0, 1], m.plain));
+        type Conn<'a> = MaybeTls<TokioTcp, TlsConnector<'a, TokioTcp, OsRng>>;
+        let mut plain: Conn<'_> = MaybeTls::Plain(TokioTcp(plain_addr));
+        let mut io = plain.connect().await.expect("plain TCP");
+        assert_eq!(mqtt_hello(&mut io).await, Ok(0x20));
+        let mut tls: Conn<'_> = MaybeTls::Tls(connector(
+            tls_addr,
+            "broker.iot.test",
+            &pki.root.der,
+            &pki.device_cert,
+            &pki.device_key,
+        ));
+        let mut io = tls.connect().await.expect("TLS");
+        assert_eq!(mqtt_hello(&mut io).await, Ok(0x20));
+        // Plain TCP to the TLS port gets no MQTT answer.
+        let mut wrong: Conn<'_> = MaybeTls::Plain(TokioTcp(tls_addr));
+        let mut io = wrong.connect().await.expect("TCP connects");
+        assert!(mqtt_hello(&mut io).await.is_err());
+    });
+}
