@@ -22,7 +22,6 @@
 #![no_std]
 #![no_main]
 
-use conn::MaybeTls;
 use core::cell::RefCell;
 use embassy_executor::Spawner;
 use embassy_futures::select::{Either, select};
@@ -46,6 +45,7 @@ use log::{info, warn};
 use ota_core::verify::{P256Verifier, TrustedKey};
 use ota_core::{Buffers, Config};
 use ota_os_embassy::identity::{Identity, IdentityError, MAX_BLOB};
+use ota_os_embassy::net::MaybeTls;
 use ota_os_embassy::net::{Broker, TcpConnector};
 #[cfg(feature = "http")]
 use ota_os_embassy::ota_http_reqwless::{HEADER_BUFFER, HttpBuffers, HttpRunner, URL_CAPACITY};
@@ -58,8 +58,6 @@ use ota_pal_flash::boot::app_rollback::BootCheck;
 use ota_pal_flash::boot::esp::EspIdfBoot;
 use static_cell::{ConstStaticCell, StaticCell};
 use {esp_backtrace as _, esp_println as _};
-
-mod conn;
 
 mod ota_config {
     include!(concat!(env!("OUT_DIR"), "/ota_config.rs"));

@@ -19,7 +19,6 @@
 #![no_std]
 #![no_main]
 
-use conn::MaybeTls;
 use core::cell::RefCell;
 use defmt::{info, unwrap, warn};
 use embassy_boot_nrf::AlignedBuffer;
@@ -47,6 +46,7 @@ use embedded_hal_bus::spi::ExclusiveDevice;
 use ota_core::verify::{P256Verifier, TrustedKey};
 use ota_core::{Buffers, Config};
 use ota_os_embassy::identity::{Identity, IdentityError};
+use ota_os_embassy::net::MaybeTls;
 use ota_os_embassy::net::{Broker, TcpConnector};
 #[cfg(feature = "http")]
 use ota_os_embassy::ota_http_reqwless::{HEADER_BUFFER, HttpBuffers, HttpRunner, URL_CAPACITY};
@@ -57,8 +57,6 @@ use ota_os_embassy::{
 use ota_pal_flash::boot::embassy::EmbassyBoot;
 use static_cell::{ConstStaticCell, StaticCell};
 use {defmt_rtt as _, panic_probe as _};
-
-mod conn;
 
 mod ota_config {
     include!(concat!(env!("OUT_DIR"), "/ota_config.rs"));
