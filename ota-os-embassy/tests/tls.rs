@@ -141,7 +141,7 @@ fn start() -> (Mosquitto, Pki) {
     let cross = ca_params("Test Root CA 3")
         .signed_by(root.issuer.key(), &older.issuer)
         .unwrap();
-    let (srv_pem, _, srv_key, _) = leaf(&inter, "*.iot.test", &["*.iot.test"], false);
+    let (srv_pem, _, srv_key, _) = leaf(&inter, "*.iot.test", &["*.iot.test", "127.0.0.1"], false);
     let device_ca = self_signed("Test Device CA");
     let (_, device_cert, _, device_key) = leaf(&device_ca, THING, &[], true);
     let rogue_ca = self_signed("Rogue Device CA");
@@ -276,6 +276,17 @@ fn a_good_handshake_carries_mqtt() {
             &pki.device_key,
         );
         let mut io = c.connect().await.expect("handshake");
+        assert_eq!(mqtt_hello(&mut io).await, Ok(0x20), "CONNACK");
+        drop(io);
+        // A broker given by address (a LAN broker): no SNI, the IP SAN is checked.
+        let mut c = connector(
+            addr,
+            "127.0.0.1",
+            &pki.root.der,
+            &pki.device_cert,
+            &pki.device_key,
+        );
+        let mut io = c.connect().await.expect("handshake by address");
         assert_eq!(mqtt_hello(&mut io).await, Ok(0x20), "CONNACK");
     });
 }

@@ -526,7 +526,12 @@ impl<C: Connect, R: CryptoRngCore> Connect for TlsConnector<'_, C, R> {
             .await
             .map_err(TlsConnectError::Connect)?;
         let mut tls = TlsConnection::new(io, self.read, self.write);
-        let mut config = TlsConfig::new().with_server_name(self.creds.server_name);
+        // SNI carries host names only (RFC 6066 §3): a broker given by address gets none; the
+        // verifier checks the address against the certificate's IP SANs either way.
+        let mut config = TlsConfig::new();
+        if x509::parse_ipv4(self.creds.server_name).is_none() {
+            config = config.with_server_name(self.creds.server_name);
+        }
         if let Some(alpn) = self.creds.alpn {
             config = config.with_alpn(alpn);
         }

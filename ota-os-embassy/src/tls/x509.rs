@@ -292,7 +292,7 @@ impl<'a> Cert<'a> {
     }
 }
 
-fn parse_ipv4(host: &str) -> Option<[u8; 4]> {
+pub(crate) fn parse_ipv4(host: &str) -> Option<[u8; 4]> {
     let mut out = [0u8; 4];
     let mut parts = host.split('.');
     for b in &mut out {
