@@ -429,6 +429,8 @@ pub struct DeviceSpec {
     pub http: bool,
     /// `Config::request_ahead`: a second GetStream request in flight.
     pub request_ahead: bool,
+    /// HTTP through `HyperBackend` (hyper + rustls) instead of `ReqwlessBackend`.
+    pub hyper: bool,
     /// Give up after this long.
     pub timeout: Duration,
 }
@@ -488,8 +490,13 @@ async fn device(spec: DeviceSpec) -> Result<DeviceRun, String> {
     let mut settings = Settings::new(Broker::tcp("127.0.0.1", spec.port));
     settings.stats_interval = Duration::from_millis(20);
     let http: Option<Arc<dyn HttpBackend>> = if spec.http {
-        let b = ota_os_std::http::ReqwlessBackend::new(4096).map_err(|e| e.to_string())?;
-        Some(Arc::new(b))
+        if spec.hyper {
+            let b = ota_os_std::http::HyperBackend::system_roots().map_err(|e| e.to_string())?;
+            Some(Arc::new(b))
+        } else {
+            let b = ota_os_std::http::ReqwlessBackend::new(4096).map_err(|e| e.to_string())?;
+            Some(Arc::new(b))
+        }
     } else {
         None
     };

@@ -61,6 +61,7 @@ fn mqtt_raw_plain_and_agent_runs_deliver_the_whole_image() {
         http_blocks_per_request: 16,
         http: false,
         request_ahead: true,
+        hyper: false,
         timeout: Duration::from_secs(60),
     })
     .unwrap();
@@ -91,6 +92,7 @@ fn mqtt_agent_with_a_wrong_signature_fails_the_run() {
         http_blocks_per_request: 16,
         http: false,
         request_ahead: true,
+        hyper: false,
         timeout: Duration::from_secs(60),
     });
     responder.stop().unwrap();
@@ -143,6 +145,7 @@ fn http_raw_ranges_and_agent_runs_deliver_the_whole_image() {
         http_blocks_per_request: 16,
         http: true,
         request_ahead: true,
+        hyper: false,
         timeout: Duration::from_secs(60),
     })
     .unwrap();

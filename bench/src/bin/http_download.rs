@@ -3,8 +3,9 @@
 //!
 //! The agent gets its job (with a presigned URL pointing at nginx) over MQTT through
 //! mosquitto, then fetches the file in range requests of 4 KB, 64 KB (the default), 1 MiB
-//! and 4 MiB through `ota-http-reqwless`. Every repetition measures the raw GET and then each
-//! agent configuration, so each ratio pairs runs made seconds apart.
+//! and 4 MiB through `ota-http-reqwless`, and 64 KB once more through `ota-os-std`'s
+//! `HyperBackend` (hyper + rustls, the hosts' `https://` backend). Every repetition measures the
+//! raw GET and then each agent configuration, so each ratio pairs runs made seconds apart.
 //!
 //! ```text
 //! cargo run --release --manifest-path bench/Cargo.toml --bin http_download -- [--reps N]
@@ -23,6 +24,8 @@ const BLOCK: u32 = 4096;
 
 struct Case {
     k: u32,
+    /// Through `HyperBackend` instead of the reqwless runner.
+    hyper: bool,
     mb_s: Vec<f64>,
     raw_mb_s: Vec<f64>,
     rr_mb_s: Vec<f64>,
@@ -69,17 +72,24 @@ fn run() -> Result<(), String> {
         broker.port
     );
 
-    let mut cases: Vec<Case> = [1u32, 16, 256, 1024]
-        .iter()
-        .map(|&k| Case {
-            k,
-            mb_s: Vec::new(),
-            raw_mb_s: Vec::new(),
-            rr_mb_s: Vec::new(),
-            wait_pct: Vec::new(),
-            retries: 0,
-        })
-        .collect();
+    let mut cases: Vec<Case> = [
+        (1u32, false),
+        (16, false),
+        (256, false),
+        (1024, false),
+        (16, true),
+    ]
+    .iter()
+    .map(|&(k, hyper)| Case {
+        k,
+        hyper,
+        mb_s: Vec::new(),
+        raw_mb_s: Vec::new(),
+        rr_mb_s: Vec::new(),
+        wait_pct: Vec::new(),
+        retries: 0,
+    })
+    .collect();
     let path = format!("/{KEY}");
     let raw_run = || -> Result<f64, String> {
         let (raw, body) = net::raw_http_get(nginx.port, &path, img.len())?;
@@ -96,8 +106,8 @@ fn run() -> Result<(), String> {
         }
         Ok(mb_per_s(IMAGE_LEN, r.elapsed.as_secs_f64()))
     };
-    let agent_run = |k: u32, tag: &str| -> Result<net::DeviceRun, String> {
-        let thing = format!("bench-http-k{k}-{tag}");
+    let agent_run = |k: u32, hyper: bool, tag: &str| -> Result<net::DeviceRun, String> {
+        let thing = format!("bench-http-k{k}{}-{tag}", if hyper { "-hyper" } else { "" });
         let job = format!("job-{thing}");
         net::create_job(&cloud, &thing, &job, img.len(), &signature, Some(KEY))?;
         let responder = Responder::spawn(broker.port, cloud.clone(), &thing, true)?;
@@ -109,6 +119,7 @@ fn run() -> Result<(), String> {
             http_blocks_per_request: k,
             http: true,
             request_ahead: true,
+            hyper,
             timeout: Duration::from_secs(120),
         });
         responder.stop()?;
@@ -120,18 +131,19 @@ fn run() -> Result<(), String> {
     };
     // Warm-up (not counted).
     raw_run()?;
-    agent_run(16, "warmup")?;
+    agent_run(16, false, "warmup")?;
     for rep in 0..reps {
         for case in &mut cases {
             // The raw GET right before the agent run it is compared with.
             let raw_mb_s = raw_run()?;
             let rr_mb_s = rr_run(case.k)?;
-            let r = agent_run(case.k, &format!("r{rep}"))?;
+            let r = agent_run(case.k, case.hyper, &format!("r{rep}"))?;
             let mb_s = mb_per_s(IMAGE_LEN, r.download.as_secs_f64());
             let wait = net::request_wait(&r.write_times, case.k * BLOCK);
             eprintln!(
-                "rep {rep} ranges of {:>4} KB: raw {raw_mb_s:.1} MB/s, plain ranges {rr_mb_s:.1} MB/s, agent {mb_s:.1} MB/s ({:.1} ms, {} writes, waiting {:.1} ms)",
+                "rep {rep} ranges of {:>4} KB{}: raw {raw_mb_s:.1} MB/s, plain ranges {rr_mb_s:.1} MB/s, agent {mb_s:.1} MB/s ({:.1} ms, {} writes, waiting {:.1} ms)",
                 case.k * BLOCK / 1024,
+                if case.hyper { " (hyper)" } else { "" },
                 r.download.as_secs_f64() * 1e3,
                 r.writes,
                 wait.as_secs_f64() * 1e3
@@ -162,8 +174,9 @@ fn run() -> Result<(), String> {
             format!("{:.0} % [{:.0}, {:.0}]", r.median, r.min, r.max)
         });
         println!(
-            "| {} KB | {} | {} | {} | {} | {rr} | {vs_rr} | {wait:.0} % | {} |",
+            "| {} KB{} | {} | {} | {} | {} | {rr} | {vs_rr} | {wait:.0} % | {} |",
             c.k * BLOCK / 1024,
+            if c.hyper { " (HyperBackend)" } else { "" },
             (IMAGE_LEN as u32).div_ceil(c.k * BLOCK),
             Summary::of(&c.mb_s).map_or(na.clone(), |s| s.to_string()),
             Summary::of(&c.raw_mb_s).map_or(na.clone(), |s| s.to_string()),
@@ -192,7 +205,10 @@ fn run() -> Result<(), String> {
             );
         }
     };
-    if let Some(c) = cases.iter().find(|c| c.k == 16) {
+    if let Some(c) = cases.iter().find(|c| c.k == 16 && c.hyper) {
+        summary("64 KB ranges through HyperBackend (hyper + rustls)", c);
+    }
+    if let Some(c) = cases.iter().find(|c| c.k == 16 && !c.hyper) {
         summary("64 KB ranges (default)", c);
         if let Some(r) = paired_ratio_pct(&c.mb_s, &c.rr_mb_s) {
             println!(
@@ -201,7 +217,7 @@ fn run() -> Result<(), String> {
             );
         }
     }
-    let best = cases.iter().max_by(|a, b| {
+    let best = cases.iter().filter(|c| !c.hyper).max_by(|a, b| {
         let ra = paired_ratio_pct(&a.mb_s, &a.raw_mb_s).map_or(0.0, |r| r.median);
         let rb = paired_ratio_pct(&b.mb_s, &b.raw_mb_s).map_or(0.0, |r| r.median);
         ra.total_cmp(&rb)

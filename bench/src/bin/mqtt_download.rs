@@ -126,6 +126,7 @@ fn run() -> Result<(), String> {
                 http_blocks_per_request: 16,
                 http: false,
                 request_ahead: case.ahead,
+                hyper: false,
                 timeout: Duration::from_secs(120),
             });
             let rs = responder.stop()?;
