@@ -13,10 +13,10 @@
 //! | `OTA_BROKER` | fallback `host:port` or `ip:port` of the MQTT broker (plain MQTT) | `192.168.1.100:1883` |
 //! | `OTA_SIGNER_PUBKEY` | code-signing public key: a PEM file (`-----BEGIN PUBLIC KEY-----`) or 130 hex digits (SEC1, uncompressed) | the public TEST key of `qemu/` (warning) |
 //! | `OTA_FIRMWARE_VERSION` | `major.minor.build` this image reports | the package version |
-//! | `OTA_TLS_CA`, `OTA_TLS_CERT`, `OTA_TLS_KEY` | PEM files of the trust anchor, the device certificate and its P-256 key: checked, and written with `OTA_THING_NAME` and `OTA_BROKER` into `identity.bin` beside the firmware, never into it (all three or none, `build_tls.rs`) | none |
+//! | `OTA_TLS_CA`, `OTA_TLS_CERT`, `OTA_TLS_KEY` | PEM files of the trust anchor, the device certificate and its P-256 key: checked, and written with `OTA_THING_NAME` and `OTA_BROKER` into `identity.bin` beside the firmware, never into it (all three or none, `boards/build_tls.rs`) | none |
 use std::{env, fs, path::PathBuf};
 
-#[path = "build_tls.rs"]
+#[path = "../build_tls.rs"]
 mod tls;
 
 fn var(name: &str) -> Option<String> {
@@ -138,7 +138,7 @@ fn partition(rows: &[PartitionRow], name: &str) -> (u32, u32) {
 fn main() {
     let out = PathBuf::from(env::var("OUT_DIR").expect("OUT_DIR"));
     println!("cargo:rerun-if-changed=build.rs");
-    println!("cargo:rerun-if-changed=build_tls.rs");
+    println!("cargo:rerun-if-changed=../build_tls.rs");
     println!("cargo:rerun-if-changed=partitions.csv");
 
     let ssid = var("OTA_WIFI_SSID").unwrap_or_else(|| {

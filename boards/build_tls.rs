@@ -1,5 +1,5 @@
-//! The mutual-TLS part of the build-time configuration (a module of `build.rs`; the same file
-//! in both boards).
+//! The mutual-TLS part of the build-time configuration (a module of both boards'
+//! `build.rs`, included with `#[path]`).
 //!
 //! The TLS credentials are **not** compiled into the firmware: one image serves every device,
 //! and each device reads its thing name, broker and credentials from its identity area
