@@ -345,6 +345,8 @@ pub enum CredentialError {
     Key(KeyError),
     /// The private key does not belong to the device certificate.
     KeyMismatch,
+    /// The identity holds some of the anchor, certificate and key but not all three.
+    Incomplete,
     /// The device certificate does not fit the TLS write buffer (certificate + 256 bytes).
     CertificateTooLarge {
         /// Certificate length.
@@ -366,6 +368,9 @@ impl core::fmt::Display for CredentialError {
                 f.write_str("device certificate key is not P-256")
             }
             CredentialError::Key(e) => write!(f, "{e}"),
+            CredentialError::Incomplete => f.write_str(
+                "the identity holds only part of the TLS credentials (anchor, certificate, key)",
+            ),
             CredentialError::KeyMismatch => {
                 f.write_str("the private key does not belong to the device certificate")
             }
@@ -416,6 +421,40 @@ fn secret_key(der: &[u8]) -> Result<p256::SecretKey, KeyError> {
     p256::SecretKey::from_sec1_der(der)
         .or_else(|_| p256::SecretKey::from_pkcs8_der(der))
         .map_err(|_| KeyError::NotP256)
+}
+
+impl<'a> TlsCredentials<'a> {
+    /// The credentials of a provisioned [`Identity`](crate::identity::Identity): `None` for a
+    /// plain identity (no anchor, certificate or key), ALPN [`ALPN_AWS_MQTT`] on port 443.
+    ///
+    /// # Errors
+    /// [`CredentialError::Incomplete`] when only some of the three are there,
+    /// [`CredentialError::CertificateTooLarge`] when the certificate does not fit a write buffer
+    /// of `write_buffer` bytes, [`CredentialError::Key`] when the key is not P-256.
+    pub fn from_identity(
+        id: &crate::identity::Identity<'a>,
+        write_buffer: usize,
+    ) -> Result<Option<Self>, CredentialError> {
+        if id.anchor.is_empty() && id.cert.is_empty() && id.key.is_empty() {
+            return Ok(None);
+        }
+        if !id.has_tls() {
+            return Err(CredentialError::Incomplete);
+        }
+        let max = write_buffer.saturating_sub(256);
+        if id.cert.len() > max {
+            return Err(CredentialError::CertificateTooLarge {
+                len: id.cert.len(),
+                max,
+            });
+        }
+        let mut creds =
+            Self::new(id.host, id.anchor, id.cert, id.key).map_err(CredentialError::Key)?;
+        if id.port == 443 {
+            creds.alpn = Some(&[ALPN_AWS_MQTT]);
+        }
+        Ok(Some(creds))
+    }
 }
 
 /// The crypto provider handed to embedded-tls for one handshake.
@@ -756,6 +795,60 @@ mod tests {
         assert_eq!(
             check_credentials(ed_root.der(), &cert, &k, 4096),
             Err(CredentialError::AnchorNotP256)
+        );
+    }
+
+    #[test]
+    fn credentials_from_an_identity() {
+        use crate::identity::Identity;
+        let root = ca("Root", None, true);
+        let key = KeyPair::generate().unwrap().serialize_der();
+        let id = Identity {
+            thing_name: "dev-1",
+            host: "a1-ats.iot.eu-west-1.amazonaws.com",
+            port: 443,
+            anchor: &root.der,
+            cert: &root.der,
+            key: &key,
+        };
+        let c = TlsCredentials::from_identity(&id, 4096).unwrap().unwrap();
+        assert_eq!(c.server_name, id.host);
+        assert_eq!(c.alpn, Some(&[ALPN_AWS_MQTT][..]));
+        let plain = Identity {
+            anchor: &[],
+            cert: &[],
+            key: &[],
+            ..id
+        };
+        assert!(
+            TlsCredentials::from_identity(&plain, 4096)
+                .unwrap()
+                .is_none()
+        );
+        let partial = Identity { key: &[], ..id };
+        assert_eq!(
+            TlsCredentials::from_identity(&partial, 4096).err(),
+            Some(CredentialError::Incomplete)
+        );
+        assert_eq!(
+            TlsCredentials::from_identity(&id, root.der.len() + 255).err(),
+            Some(CredentialError::CertificateTooLarge {
+                len: root.der.len(),
+                max: root.der.len() - 1
+            })
+        );
+        let bad_key = Identity { key: b"nope", ..id };
+        assert_eq!(
+            TlsCredentials::from_identity(&bad_key, 4096).err(),
+            Some(CredentialError::Key(KeyError::NotP256))
+        );
+        let on_8883 = Identity { port: 8883, ..id };
+        assert_eq!(
+            TlsCredentials::from_identity(&on_8883, 4096)
+                .unwrap()
+                .unwrap()
+                .alpn,
+            None
         );
     }
 

@@ -50,7 +50,7 @@ use ota_os_embassy::net::MaybeTls;
 use ota_os_embassy::net::{Broker, TcpConnector};
 #[cfg(feature = "http")]
 use ota_os_embassy::ota_http_reqwless::{HEADER_BUFFER, HttpBuffers, HttpRunner, URL_CAPACITY};
-use ota_os_embassy::tls::{ALPN_AWS_MQTT, MAX_RECORD, TlsConnector, TlsCredentials};
+use ota_os_embassy::tls::{MAX_RECORD, TlsConnector, TlsCredentials};
 use ota_os_embassy::{
     AgentSetup, AppCommand, Exit, Notification, OtaChannels, OtaTask, TaskBuffers, TaskConfig,
 };
@@ -256,47 +256,15 @@ fn endpoint(area: &'static [u8]) -> Endpoint {
             return fallback();
         }
     };
-    let plain = Endpoint {
-        thing_name: id.thing_name,
-        host: id.host,
-        port: id.port,
-        tls: None,
-    };
-    if id.anchor.is_empty() && id.cert.is_empty() && id.key.is_empty() {
-        return plain;
-    }
-    if !id.has_tls() {
-        warn!(
-            "identity: {} has part of the TLS credentials (anchor {} B, certificate {} B, key {} B)",
-            id.thing_name,
-            id.anchor.len(),
-            id.cert.len(),
-            id.key.len()
-        );
-        return fallback();
-    }
-    if id.cert.len() + 256 > ota_config::TLS_WRITE {
-        warn!(
-            "identity: the certificate of {} ({} B) does not fit the TLS write buffer ({} B with the handshake's 256)",
-            id.thing_name,
-            id.cert.len(),
-            ota_config::TLS_WRITE
-        );
-        return fallback();
-    }
-    match TlsCredentials::new(id.host, id.anchor, id.cert, id.key) {
-        Ok(mut creds) => {
-            if id.port == 443 {
-                // AWS IoT Core's MQTT on port 443.
-                creds.alpn = Some(&[ALPN_AWS_MQTT]);
-            }
-            Endpoint {
-                tls: Some(creds),
-                ..plain
-            }
-        }
+    match TlsCredentials::from_identity(&id, ota_config::TLS_WRITE) {
+        Ok(tls) => Endpoint {
+            thing_name: id.thing_name,
+            host: id.host,
+            port: id.port,
+            tls,
+        },
         Err(e) => {
-            warn!("identity: the key of {}: {}", id.thing_name, e);
+            warn!("identity of {}: {}", id.thing_name, e);
             fallback()
         }
     }
