@@ -69,6 +69,16 @@ pub fn paired_ratio_pct(a: &[f64], b: &[f64]) -> Option<Summary> {
     Summary::of(&r)
 }
 
+/// The number after `name` on the command line (`--reps 7`), or `default`.
+pub fn arg(name: &str, default: usize) -> usize {
+    let args: Vec<String> = std::env::args().collect();
+    args.iter()
+        .position(|a| a == name)
+        .and_then(|i| args.get(i + 1))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

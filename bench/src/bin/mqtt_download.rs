@@ -18,7 +18,7 @@ use std::time::Duration;
 use ota_bench::image::{self, IMAGE_LEN};
 use ota_bench::net::{self, DeviceSpec, Responder};
 use ota_bench::servers;
-use ota_bench::stats::{Summary, mb_per_s, paired_ratio_pct};
+use ota_bench::stats::{Summary, arg, mb_per_s, paired_ratio_pct};
 use ota_cloud::topics::{self, StreamFormat};
 use sha2::{Digest, Sha256};
 
@@ -37,15 +37,6 @@ struct Case {
     aws_us: Vec<f64>,
     retries: u32,
     dropped: u32,
-}
-
-fn arg(name: &str, default: usize) -> usize {
-    let args: Vec<String> = std::env::args().collect();
-    args.iter()
-        .position(|a| a == name)
-        .and_then(|i| args.get(i + 1))
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
 }
 
 fn main() {

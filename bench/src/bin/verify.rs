@@ -11,20 +11,11 @@ use std::time::Instant;
 
 use ota_bench::image::{self, IMAGE_LEN};
 use ota_bench::mem::{self, Flash, MemBuffers, MemDevice};
-use ota_bench::stats::{Summary, mb_per_s, paired_ratio_pct};
+use ota_bench::stats::{Summary, arg, mb_per_s, paired_ratio_pct};
 use p256::ecdsa::signature::hazmat::PrehashVerifier;
 use sha2::{Digest, Sha256};
 
 const BLOCK: u32 = 4096;
-
-fn arg(name: &str, default: usize) -> usize {
-    let args: Vec<String> = std::env::args().collect();
-    args.iter()
-        .position(|a| a == name)
-        .and_then(|i| args.get(i + 1))
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
 
 fn main() {
     if let Err(e) = run() {
