@@ -6,7 +6,10 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use ota_os_std::http::{HttpBackend, HttpMsg, HttpRequest, ReqwlessBackend};
+mod fetch;
+
+use fetch::{body, fetch_all, req};
+use ota_os_std::http::{HttpBackend, HttpMsg, ReqwlessBackend};
 use ota_sim::cloud::{self, HttpTap, SharedCloud};
 use tokio::sync::mpsc;
 
@@ -30,49 +33,6 @@ impl Server {
     fn url(&self) -> String {
         cloud::lock(&self.cloud).presign(cloud::now_ms(), "fw/image.bin", 60)
     }
-}
-
-fn req(id: u64, url: String, first: u32, last: u32, max_chunk: usize) -> HttpRequest {
-    HttpRequest {
-        id,
-        url,
-        first,
-        last,
-        max_chunk,
-    }
-}
-
-/// Runs one fetch to the end and returns its messages.
-async fn fetch_all(b: &ReqwlessBackend, r: HttpRequest) -> Vec<HttpMsg> {
-    let (tx, mut rx) = mpsc::channel(8);
-    let task = tokio::spawn(b.fetch(r, tx));
-    let mut out = Vec::new();
-    while let Some(m) = tokio::time::timeout(Duration::from_secs(10), rx.recv())
-        .await
-        .expect("an answer")
-    {
-        let end = matches!(m, HttpMsg::Done { .. } | HttpMsg::Failed { .. });
-        out.push(m);
-        if end {
-            break;
-        }
-    }
-    tokio::time::timeout(Duration::from_secs(5), task)
-        .await
-        .expect("the fetch future ends after the answer")
-        .unwrap();
-    out
-}
-
-fn body(msgs: &[HttpMsg]) -> Vec<u8> {
-    msgs.iter()
-        .filter_map(|m| match m {
-            HttpMsg::Body { data, .. } => Some(data.as_slice()),
-            _ => None,
-        })
-        .flatten()
-        .copied()
-        .collect()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

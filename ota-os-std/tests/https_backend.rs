@@ -5,16 +5,15 @@
 //! `ByScheme` sending `http://` to the reqwless runner.
 #![cfg(feature = "https")]
 
+mod fetch;
 #[path = "../../ota-http-reqwless/tests/support/mod.rs"]
 mod nginx;
 
 use std::sync::Arc;
-use std::time::Duration;
 
+use fetch::{body, fetch_all, req};
 use nginx::Nginx;
-use ota_os_std::http::{
-    ByScheme, HttpBackend, HttpMsg, HttpRequest, HyperBackend, ReqwlessBackend,
-};
+use ota_os_std::http::{ByScheme, HttpBackend, HttpMsg, HyperBackend, ReqwlessBackend};
 use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair};
 use tokio::sync::mpsc;
 
@@ -70,48 +69,6 @@ fn https_url(n: &Nginx, path: &str) -> String {
 
 fn object() -> Vec<u8> {
     (0..150_000u32).map(|i| (i * 13 + i / 97) as u8).collect()
-}
-
-fn req(id: u64, url: String, first: u32, last: u32, max_chunk: usize) -> HttpRequest {
-    HttpRequest {
-        id,
-        url,
-        first,
-        last,
-        max_chunk,
-    }
-}
-
-async fn fetch_all(b: &dyn HttpBackend, r: HttpRequest) -> Vec<HttpMsg> {
-    let (tx, mut rx) = mpsc::channel(8);
-    let task = tokio::spawn(b.fetch(r, tx));
-    let mut out = Vec::new();
-    while let Some(m) = tokio::time::timeout(Duration::from_secs(10), rx.recv())
-        .await
-        .expect("an answer")
-    {
-        let end = matches!(m, HttpMsg::Done { .. } | HttpMsg::Failed { .. });
-        out.push(m);
-        if end {
-            break;
-        }
-    }
-    tokio::time::timeout(Duration::from_secs(5), task)
-        .await
-        .expect("the fetch future ends after the answer")
-        .unwrap();
-    out
-}
-
-fn body(msgs: &[HttpMsg]) -> Vec<u8> {
-    msgs.iter()
-        .filter_map(|m| match m {
-            HttpMsg::Body { data, .. } => Some(data.as_slice()),
-            _ => None,
-        })
-        .flatten()
-        .copied()
-        .collect()
 }
 
 /// Status and (first, last, complete) of the answer's `Content-Range`.
